@@ -1,0 +1,54 @@
+"""``veritas`` console script.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``; that module keeps heavy
+imports (torch, verl, trl, open_spiel) inside its functions so that ``veritas --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+#: subcommand modules, in ``--help`` order
+COMMAND_MODULES = (
+    "veritas_rl.commands.envs",  # envs, sample, score
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from veritas_rl import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="veritas",
+        description="RL post-training on verifiable environments: inspect envs, sample and score tasks, "
+        "train on one machine (TRL), evaluate game play.",
+    )
+    parser.add_argument("--version", action="version", version=f"veritas-rl {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as err:  # configuration errors: one clear line, not a traceback
+        parser.exit(2, f"veritas {args.command}: error: {err}\n")
+    except BrokenPipeError:  # `veritas sample ... | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
