@@ -14,6 +14,8 @@ import sys
 #: subcommand modules, in ``--help`` order
 COMMAND_MODULES = (
     "veritas_rl.commands.envs",  # envs, sample, score
+    "veritas_rl.commands.train",  # train grpo, train sft (TRL backend)
+    "veritas_rl.commands.games",  # eval-games (OpenSpiel)
 )
 
 
