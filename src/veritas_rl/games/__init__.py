@@ -1,0 +1,1 @@
+"""Game play on OpenSpiel: shared plumbing (:mod:`.spiel`), full games (:mod:`.play`), evaluation (:mod:`.evaluate`)."""
