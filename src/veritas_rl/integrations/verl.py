@@ -1,0 +1,450 @@
+"""verl 0.9.1 plug-ins: a dataset class that serves env tasks on the fly, and ``compute_score``.
+
+Both are thin adapters over the environment contract (:mod:`veritas_rl.envs`); verl loads them by
+path with its own loader (``load_extern_object``), either through the entry files
+``train/tools/dataset-manager.py`` / ``train/tools/reward-manager.py`` or as a package path::
+
+    data.custom_cls.path=pkg://veritas_rl.integrations.verl  data.custom_cls.name=DynamicEnvDataset
+    reward.custom_reward_function.path=pkg://veritas_rl.integrations.verl
+    reward.custom_reward_function.name=compute_score
+
+**Dataset.** :class:`DynamicEnvDataset` takes verl's constructor ``(data_files, tokenizer, processor,
+config, max_samples)``. Its settings live under ``data.custom_cls.config`` (see
+:class:`DatasetSettings`); the split comes from the data files verl hands over:
+``data.train_files=[train]`` and ``data.val_files=[val]`` (the literal words). Item ``i`` of a split is
+a pure function of ``(settings, split, i)``: the split position (val ``[0, val_size)``, train
+``[val_size, val_size + train_size)``) goes through a seeded bijection of the env's dense index space
+(:class:`IndexPermutation`), so train and val are disjoint by construction and dataloader workers and
+resumed runs see the same stream.
+
+**Reward.** :func:`compute_score` routes by ``extra_info["env"]`` (config in
+``extra_info["env_config"]``), rebuilds the task from ``extra_info["task"]`` (serialised),
+``extra_info["task_id"]`` or, as a last resort, the ground truth, and scores with the env's own scorer
+(one env instance per config per process). It never raises on model output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from veritas_rl.envs import Task, make_cached, resolve_name
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DatasetSettings",
+    "DynamicEnvDataset",
+    "IndexPermutation",
+    "LGCV2DynamicDataset",
+    "OpenSpielDataset",
+    "SPLITS",
+    "compute_lgc_v2_score",
+    "compute_score",
+    "parse_settings",
+    "parse_split",
+]
+
+SPLITS = ("train", "val")
+DEFAULT_TRAIN_SIZE = 10_000_000
+DEFAULT_VAL_SIZE = 256
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """``data.custom_cls.config`` of :class:`DynamicEnvDataset` (every key optional)."""
+
+    env: str = field(default="lgc-v2", metadata={"help": "registered env name or alias"})
+    adapter_config: dict = field(default_factory=dict, metadata={"help": "the env's own config (make(env, **it))"})
+    task_types: tuple[str, ...] | None = field(
+        default=None, metadata={"help": "shortcut for adapter_config.task_types (lgc-v2)"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the index bijection (which tasks, in which order)"})
+    train_size: int = field(default=DEFAULT_TRAIN_SIZE, metadata={"help": "train length (capped by env tasks)"})
+    val_size: int | None = field(
+        default=None,
+        metadata={"help": f"val length; default {DEFAULT_VAL_SIZE}, capped at half the env's tasks"},
+    )
+
+    def env_config(self) -> dict[str, Any]:
+        """The config passed to ``make(env, **...)``: ``adapter_config`` with ``task_types`` merged in."""
+        config = dict(self.adapter_config)
+        if self.task_types is not None:
+            given = config.get("task_types")
+            if given is not None and _as_list(given) != list(self.task_types):
+                raise ValueError(
+                    f"data.custom_cls.config.task_types={list(self.task_types)} conflicts with "
+                    f"data.custom_cls.config.adapter_config.task_types={_as_list(given)}; give one of them"
+                )
+            config["task_types"] = list(self.task_types)
+        return config
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers (what Hydra overrides produce) to plain Python, recursively."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+    except ImportError:  # pragma: no cover - omegaconf comes with verl
+        return value
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _as_int(key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"data.custom_cls.config.{key}: expected an integer, got {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"data.custom_cls.config.{key}: expected an integer, got {value!r}") from None
+    if number != value and not isinstance(value, str):
+        raise ValueError(f"data.custom_cls.config.{key}: expected an integer, got {value!r}")
+    if number < minimum:
+        raise ValueError(f"data.custom_cls.config.{key}={number} must be >= {minimum}")
+    return number
+
+
+def parse_settings(raw: Mapping[str, Any] | None, *, default_env: str = "lgc-v2") -> DatasetSettings:
+    """Validate ``data.custom_cls.config``; unknown keys raise ``ValueError`` naming the valid ones."""
+    values = _plain(raw) or {}
+    if not isinstance(values, Mapping):
+        raise ValueError(f"data.custom_cls.config must be a mapping, got {values!r}")
+    valid = [f.name for f in dataclasses.fields(DatasetSettings)]
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown key(s) in data.custom_cls.config: {', '.join(map(repr, unknown))}; "
+            f"valid keys: {', '.join(sorted(valid))}"
+        )
+    env = values.get("env")
+    env = default_env if env is None else str(env)
+    resolve_name(env)  # unknown env -> ValueError listing the known ones
+    adapter_config = values.get("adapter_config")
+    adapter_config = {} if adapter_config is None else adapter_config
+    if not isinstance(adapter_config, Mapping):
+        raise ValueError(f"data.custom_cls.config.adapter_config must be a mapping, got {adapter_config!r}")
+    task_types = values.get("task_types")
+    if task_types is not None:
+        task_types = tuple(str(t) for t in _as_list(task_types))
+        if not task_types:
+            raise ValueError("data.custom_cls.config.task_types is empty; give at least one task type or leave it out")
+    val_size = values.get("val_size")
+    return DatasetSettings(
+        env=env,
+        adapter_config=dict(adapter_config),
+        task_types=task_types,
+        seed=_as_int("seed", values.get("seed", 0), minimum=-(2**63)),
+        train_size=_as_int("train_size", values.get("train_size", DEFAULT_TRAIN_SIZE), minimum=1),
+        val_size=None if val_size is None else _as_int("val_size", val_size, minimum=1),
+    )
+
+
+def parse_split(data_files: Any) -> str:
+    """``[train]`` / ``train`` -> ``"train"``, ``[val]`` / ``val`` -> ``"val"``; anything else is an error."""
+    files = _plain(data_files)
+    items = [files] if isinstance(files, str) else list(files) if isinstance(files, (list, tuple)) else None
+    if items is not None and len(items) == 1 and str(items[0]).strip() in SPLITS:
+        return str(items[0]).strip()
+    raise ValueError(
+        f"DynamicEnvDataset builds tasks on the fly and reads its split from the data files verl passes: "
+        f"set data.train_files=[train] and data.val_files=[val] (got {data_files!r})"
+    )
+
+
+# -- index bijection -------------------------------------------------------------------------
+
+
+class IndexPermutation:
+    """A seeded bijection of ``[0, n)`` (balanced Feistel network with cycle walking).
+
+    Works for any ``n`` >= 1, including astronomically large index spaces, in O(1) memory; the same
+    ``(n, seed)`` gives the same permutation in every process (blake2b rounds, no Python ``hash``).
+    """
+
+    ROUNDS = 4
+
+    def __init__(self, n: int, seed: int = 0):
+        if n < 1:
+            raise ValueError(f"IndexPermutation needs n >= 1, got {n}")
+        self.n = int(n)
+        self.seed = int(seed)
+        bits = max(2, (self.n - 1).bit_length())
+        bits += bits % 2
+        self._half = bits // 2
+        self._mask = (1 << self._half) - 1
+        self._key = hashlib.blake2b(f"veritas-rl/verl-split/{self.n}/{self.seed}".encode(), digest_size=16).digest()
+
+    def _round(self, value: int, i: int) -> int:
+        digest = hashlib.blake2b(f"{i}:{value}".encode(), key=self._key, digest_size=16).digest()
+        return int.from_bytes(digest, "little") & self._mask
+
+    def _encrypt(self, x: int) -> int:
+        left, right = x >> self._half, x & self._mask
+        for i in range(self.ROUNDS):
+            left, right = right, left ^ self._round(right, i)
+        return (left << self._half) | right
+
+    def __call__(self, index: int) -> int:
+        if not 0 <= index < self.n:
+            raise IndexError(f"index {index} outside [0, {self.n})")
+        y = self._encrypt(index)
+        while y >= self.n:  # cycle walking: stays a bijection of [0, n)
+            y = self._encrypt(y)
+        return y
+
+    def __len__(self) -> int:
+        return self.n
+
+
+# -- dataset ---------------------------------------------------------------------------------
+
+
+def _dataset_base():
+    from torch.utils.data import Dataset
+
+    try:  # inherit verl's multi-modal hooks (process_vision_info, ...) that the agent loop calls
+        from verl.utils.dataset.rl_dataset import RLHFDataset
+
+        return RLHFDataset
+    except ImportError:  # pragma: no cover - verl is required for this module's purpose
+        return Dataset
+
+
+class DynamicEnvDataset(_dataset_base()):
+    """Env tasks served on the fly to verl's trainer and agent loop (no parquet).
+
+    ``data_files`` must be ``[train]`` or ``[val]``; settings come from ``config.custom_cls.config``.
+    Each item holds what verl 0.9.1 reads: ``raw_prompt`` (chat messages for the agent loop),
+    ``data_source`` (the env name: validation metrics are grouped by it), ``reward_model.ground_truth``,
+    ``extra_info`` (``env``, ``env_config`` as JSON, ``task_id``, ``task`` as JSON, ``index``, ``split``),
+    ``index``, ``tools_kwargs``, ``interaction_kwargs`` and ``dummy_tensor``.
+    """
+
+    #: env used when ``data.custom_cls.config.env`` is not given
+    default_env = "lgc-v2"
+
+    def __init__(self, data_files, tokenizer, processor=None, config=None, max_samples: int = -1):
+        # RLHFDataset.__init__ is deliberately not called: it reads parquet files.
+        self.tokenizer = tokenizer
+        self.processor = processor
+        self.config = config
+        self.split_name = parse_split(data_files)
+        self.data_files = [self.split_name]
+        custom = config.get("custom_cls", None) if config is not None else None
+        raw = custom.get("config", None) if custom is not None else None
+        self.settings = parse_settings(raw, default_env=self.default_env)
+        self.env_name = resolve_name(self.settings.env)
+        self.env_config = self.settings.env_config()
+        self._env_config_json = json.dumps(self.env_config, sort_keys=True)
+        env = self.env  # build (and validate) the env now: bad config fails at construction
+        self.num_env_tasks = int(env.num_tasks)
+        self.val_size = self._resolve_val_size(self.num_env_tasks)
+        self.train_size = min(self.settings.train_size, self.num_env_tasks - self.val_size)
+        if self.train_size < 1:
+            raise ValueError(
+                f"env {self.env_name!r} has {self.num_env_tasks} tasks and data.custom_cls.config.val_size="
+                f"{self.val_size} takes them all: lower val_size so training keeps some"
+            )
+        self.offset = 0 if self.split_name == "val" else self.val_size
+        length = self.val_size if self.split_name == "val" else self.train_size
+        self.max_samples = int(max_samples) if max_samples is not None else -1
+        if self.max_samples > 0:
+            length = min(length, self.max_samples)
+        self.length = length
+        self.permutation = IndexPermutation(self.num_env_tasks, self.settings.seed)
+        logger.info(
+            "DynamicEnvDataset(%s): env=%s config=%s seed=%d, %d items of %d env tasks",
+            self.split_name, self.env_name, self._env_config_json, self.settings.seed, self.length, self.num_env_tasks,
+        )
+
+    def _resolve_val_size(self, num_tasks: int) -> int:
+        if self.settings.val_size is not None:
+            if self.settings.val_size >= num_tasks:
+                raise ValueError(
+                    f"data.custom_cls.config.val_size={self.settings.val_size} must be smaller than the "
+                    f"{num_tasks} tasks of env {self.env_name!r} (training needs the rest)"
+                )
+            return self.settings.val_size
+        size = min(DEFAULT_VAL_SIZE, num_tasks // 2)
+        if size < DEFAULT_VAL_SIZE:
+            logger.warning(
+                "env %r has only %d tasks: validation takes %d (half); set data.custom_cls.config.val_size to choose",
+                self.env_name, num_tasks, size,
+            )
+        if size < 1:
+            raise ValueError(f"env {self.env_name!r} has {num_tasks} task(s): too few for a train/val split")
+        return size
+
+    @property
+    def env(self):
+        """This process's env instance (built once per process and config, rebuilt after unpickling)."""
+        return make_cached(self.env_name, self.env_config)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def task_id(self, index: int) -> int:
+        """The env task id of item ``index`` of this split."""
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} outside [0, {self.length}) of the {self.split_name} split")
+        return int(self.env.task_id_at(self.permutation(self.offset + index)))
+
+    def task(self, index: int) -> Task:
+        return self.env.task(self.task_id(index))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        import torch
+
+        index = int(index)
+        task = self.task(index)
+        extra_info = {
+            "env": self.env_name,
+            "env_config": self._env_config_json,
+            "task_id": task.task_id,
+            "task": json.dumps(task.to_dict(), sort_keys=True),
+            "index": index,
+            "split": self.split_name,
+        }
+        return {
+            "raw_prompt": [dict(m) for m in task.prompt],
+            "data_source": self.env_name,
+            "reward_model": {"style": "rule", "ground_truth": task.ground_truth},
+            "extra_info": extra_info,
+            "index": index,
+            "tools_kwargs": {},
+            "interaction_kwargs": {},
+            "dummy_tensor": torch.tensor([0], dtype=torch.uint8),
+        }
+
+    # verl's trainer calls these on RLHFDataset subclasses; a dynamic dataset has no files to re-read.
+    def resume_dataset_state(self):
+        return None
+
+    def maybe_filter_out_long_prompts(self, dataframe=None):
+        return dataframe
+
+    def split(self, num_splits: int):
+        """RLHFDataset's sharding API; a dataset indexed on the fly is not split into sub-datasets."""
+        raise NotImplementedError("DynamicEnvDataset is indexed on the fly; it is not split into sub-datasets")
+
+    def __getstate__(self):
+        return dict(self.__dict__)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(split={self.split_name!r}, env={self.env_name!r}, config={self._env_config_json}, "
+            f"seed={self.settings.seed}, len={self.length})"
+        )
+
+
+
+class LGCV2DynamicDataset(DynamicEnvDataset):
+    """:class:`DynamicEnvDataset` under the name older launchers use (env defaults to ``lgc-v2``)."""
+
+    default_env = "lgc-v2"
+
+
+class OpenSpielDataset(DynamicEnvDataset):
+    """:class:`DynamicEnvDataset` with ``env`` defaulting to ``openspiel``."""
+
+    default_env = "openspiel"
+
+
+# -- reward ----------------------------------------------------------------------------------
+
+_ENV_LOCK = threading.Lock()  # verl's naive reward manager calls compute_score from a thread pool
+
+
+def _env_for(name: str, config: Mapping[str, Any]):
+    with _ENV_LOCK:
+        return make_cached(name, config)
+
+
+def _route(data_source: Any, extra_info: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    info = extra_info or {}
+    name = info.get("env")
+    if name is None:
+        # a static parquet made by others may route only by data_source (e.g. "lgc-v2" or "math/gsm8k")
+        candidates = [str(data_source), str(data_source).split("/")[0]] if data_source is not None else []
+        for candidate in candidates:
+            try:
+                name = resolve_name(candidate)
+                break
+            except ValueError:
+                continue
+        if name is None:
+            from veritas_rl.envs import names
+
+            raise ValueError(
+                f"compute_score cannot route this sample: extra_info has no 'env' and data_source="
+                f"{data_source!r} is not a registered env (known: {', '.join(names(include_aliases=True))})"
+            )
+    config = info.get("env_config")
+    if config is None or config == "":
+        config = {}
+    elif isinstance(config, str):
+        config = json.loads(config)
+    config = _plain(config)
+    if not isinstance(config, Mapping):
+        raise ValueError(f"extra_info['env_config'] must be a mapping or its JSON, got {config!r}")
+    return resolve_name(str(name)), dict(config)
+
+
+def _task_for(env, env_name: str, ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Task:
+    info = extra_info or {}
+    serialized = info.get("task")
+    if serialized is not None and serialized != "":
+        data = json.loads(serialized) if isinstance(serialized, str) else _plain(serialized)
+        return Task.from_dict(data)
+    if info.get("task_id") is not None:
+        return env.task(int(info["task_id"]))
+    # ground truth only (e.g. answer-tag/math parquet made elsewhere): the env scores against it
+    extra = info.get("task_extra") or {}
+    if isinstance(extra, str):
+        extra = json.loads(extra)
+    return Task(env=env_name, task_id=-1, prompt=[], ground_truth=ground_truth, extra=dict(_plain(extra)))
+
+
+def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict[str, Any]:
+    """verl's ``custom_reward_function``: score one completion with its env's own scorer.
+
+    Routing: ``extra_info["env"]`` (+ ``extra_info["env_config"]``, a dict or its JSON), else
+    ``data_source`` when it names a registered env. Task: ``extra_info["task"]`` (``Task.to_dict``, a
+    dict or its JSON), else ``extra_info["task_id"]``, else the ``ground_truth`` alone.
+
+    Returns ``{"score": float in [0, 1], "acc": 1.0 if solved else 0.0, "reason": str}`` — the same
+    keys for every sample (verl stacks ``reward_extra_info`` per key across the batch); ``reason`` is
+    empty unless the env said why the score is not 1. Model output never raises; missing routing
+    information (our bug or a wrong parquet) raises ``ValueError``.
+    """
+    env_name, env_config = _route(data_source, extra_info)
+    env = _env_for(env_name, env_config)
+    task = _task_for(env, env_name, ground_truth, extra_info)
+    result = env.score(task, solution_str)
+    value = float(result.value)
+    reason = "" if value >= 1.0 else str(result.info.get("reason", ""))
+    return {"score": value, "acc": 1.0 if value >= 1.0 else 0.0, "reason": reason}
+
+
+#: the name older launchers use
+compute_lgc_v2_score = compute_score
