@@ -254,10 +254,24 @@ class OpenSpielEnv(Env):
         return fallback
 
     def task(self, task_id: int) -> Task:
+        case, index = self.locate(task_id)
+        return self.task_from_state(case, self.position(case, index), task_id=task_id, index=index)
+
+    def task_from_history(self, case: str, history: list[int], *, task_id: int = -1) -> Task:
+        """A task for a constructed position (tests, curated positions): ``case`` after ``history``."""
+        from veritas_rl.games.spiel import load_game, normalise_case, resolve_chance, state_from_history
+
+        case = normalise_case(case)
+        load_game(case)
+        state = state_from_history(case, history)
+        resolve_chance(state, seeded_rng("openspiel-history", self.config.seed, case, tuple(history)))
+        if state.is_terminal():
+            raise ValueError(f"case {case!r}: history {history} ends the game; no move to choose")
+        return self.task_from_state(case, state, task_id=task_id, index=-1)
+
+    def task_from_state(self, case: str, state, *, task_id: int, index: int) -> Task:
         from veritas_rl.games.spiel import legal_actions_map, render_prompt
 
-        case, index = self.locate(task_id)
-        state = self.position(case, index)
         player = state.current_player()
         legal = legal_actions_map(state, player)
         return Task(

@@ -1,0 +1,211 @@
+"""Win/draw/loss/illegal-move rates of a policy against an opponent, per case, seat-balanced.
+
+Used by ``veritas eval-games``. Episode ``e`` of a case puts the policy at seat ``e % num_players``
+with episode seed derived from ``(seed, case, e)``, so runs are reproducible and every seat gets the
+same number of games (when ``num_episodes`` is a multiple of the number of players).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from veritas_rl.envs.base import seeded_rng
+from veritas_rl.games import spiel
+from veritas_rl.games.play import OUTCOMES, BotPolicy, Policy, Turn, play_game
+
+log = logging.getLogger(__name__)
+
+#: ``eval-games`` defaults: small boards, fast games
+DEFAULT_EVAL_CASES = ("tic_tac_toe", "hex(board_size=5)", "connect_four")
+
+
+class HFPolicy:
+    """A Hugging Face causal LM as a policy: chat template, greedy ``generate``, new tokens decoded."""
+
+    def __init__(self, path: str, *, max_new_tokens: int = 32, device: str | None = None):
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as err:  # pragma: no cover - depends on the install
+            raise ImportError("hf: policies need transformers and torch: pip install 'veritas-rl[train]'") from err
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device).eval()
+        self.max_new_tokens = max_new_tokens
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def __call__(self, turn: Turn) -> str:
+        enc = self.tokenizer.apply_chat_template(
+            turn.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        with self.torch.no_grad():
+            out = self.model.generate(
+                **enc,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        return self.tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def policy_factory(spec: str, *, mcts_simulations: int = 100, uct_c: float = 2.0, max_new_tokens: int = 32):
+    """``random`` | ``mcts`` | ``hf:PATH`` -> ``factory(case, episode_seed) -> Policy``.
+
+    Bots get a fresh seeded RNG per episode; an ``hf:`` model is loaded once and shared.
+    """
+    if spec in ("random", "mcts"):
+
+        def factory(case: str, episode_seed: int) -> Policy:
+            rng = seeded_rng("eval-policy", spec, case, episode_seed)
+            game = spiel.load_game(case)
+            return BotPolicy(spiel.make_bot(spec, game, rng, mcts_simulations=mcts_simulations, uct_c=uct_c))
+
+        return factory
+    if spec.startswith("hf:") and len(spec) > 3:
+        from veritas_rl.models import resolve_model
+
+        policy = HFPolicy(resolve_model(spec[3:]), max_new_tokens=max_new_tokens)
+        return lambda case, episode_seed: policy
+    raise ValueError(f"--policy={spec!r} is not valid; choose from: random, mcts, hf:PATH")
+
+
+def summarise(results: Sequence[Any], num_players: int) -> dict[str, Any]:
+    counts = {o: 0 for o in OUTCOMES}
+    by_seat: dict[int, dict[str, int]] = {s: {o: 0 for o in OUTCOMES} for s in range(num_players)}
+    for r in results:
+        counts[r.outcome] += 1
+        by_seat[r.seat][r.outcome] += 1
+    n = len(results)
+    return {
+        "episodes": n,
+        "counts": counts,
+        "rates": {o: (counts[o] / n if n else 0.0) for o in OUTCOMES},
+        "by_seat": {str(s): c for s, c in by_seat.items()},
+        "mean_return": (sum(r.returns[r.seat] for r in results) / n) if n else 0.0,
+        "mean_policy_moves": (sum(sum(m.by == "policy" for m in r.trajectory) for r in results) / n) if n else 0.0,
+    }
+
+
+def evaluate(
+    policy: str,
+    opponent: str,
+    cases: Sequence[str],
+    num_episodes: int,
+    seed: int = 0,
+    *,
+    mcts_simulations: int = 100,
+    uct_c: float = 2.0,
+    max_new_tokens: int = 32,
+    max_moves: int | None = None,
+    factory: Callable[[str, int], Policy] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Play ``num_episodes`` games per case and return the report (rates per case, settings, episodes)."""
+    from tqdm.auto import tqdm
+
+    if num_episodes < 1:
+        raise ValueError(f"--num-episodes={num_episodes} must be >= 1")
+    if opponent not in spiel.OPPONENTS:
+        raise ValueError(f"--opponent={opponent!r} is not valid; choose from: {', '.join(spiel.OPPONENTS)}")
+    cases = [spiel.normalise_case(c) for c in spiel.split_cases(list(cases))]
+    games = {c: spiel.load_game(c) for c in cases}  # bad cases fail before any model is loaded
+    factory = factory or policy_factory(
+        policy, mcts_simulations=mcts_simulations, uct_c=uct_c, max_new_tokens=max_new_tokens
+    )
+    report: dict[str, Any] = {
+        "policy": policy,
+        "opponent": opponent,
+        "seed": seed,
+        "num_episodes": num_episodes,
+        "mcts_simulations": mcts_simulations,
+        "uct_c": uct_c,
+        "max_moves": max_moves,
+        "cases": {},
+    }
+    bar = tqdm(total=num_episodes * len(cases), desc="eval-games", disable=not progress)
+    for case in cases:
+        results = []
+        n_players = games[case].num_players()
+        for e in range(num_episodes):
+            episode_seed = seeded_rng("eval-episode", seed, case, e).getrandbits(31)
+            result = play_game(
+                case,
+                factory(case, episode_seed),
+                opponent,
+                seed=episode_seed,
+                seat=e % n_players,
+                mcts_simulations=mcts_simulations,
+                uct_c=uct_c,
+                max_moves=max_moves,
+                keep_prompts=False,
+            )
+            results.append(result)
+            bar.update(1)
+        summary = summarise(results, n_players)
+        summary["episodes_detail"] = [
+            {"seat": r.seat, "seed": r.seed, "outcome": r.outcome, "returns": r.returns, "reason": r.illegal_reason}
+            for r in results
+        ]
+        report["cases"][case] = summary
+        log.info("%s: %s", case, " ".join(f"{o}={summary['rates'][o]:.2f}" for o in OUTCOMES))
+    bar.close()
+    return report
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    lines = [
+        f"policy `{report['policy']}` vs opponent `{report['opponent']}` (seed {report['seed']}, "
+        f"{report['num_episodes']} episodes per case, seat-balanced)",
+        "",
+        "| case | episodes | win | draw | loss | illegal move |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for case, s in report["cases"].items():
+        r = s["rates"]
+        lines.append(
+            f"| `{case}` | {s['episodes']} | {r['win']:.2f} | {r['draw']:.2f} | {r['loss']:.2f} | {r['illegal']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(report: dict[str, Any], path: Path) -> None:
+    """Stacked win/draw/loss/illegal bars per case (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = list(report["cases"])
+    colours = {"win": "#2a9d8f", "draw": "#e9c46a", "loss": "#e76f51", "illegal": "#6c757d"}
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.4 * len(cases) + 2), 3.6))
+    bottom = [0.0] * len(cases)
+    for outcome in OUTCOMES:
+        vals = [report["cases"][c]["rates"][outcome] for c in cases]
+        ax.bar(cases, vals, bottom=bottom, label=outcome, color=colours[outcome])
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("rate")
+    ax.set_title(f"{report['policy']} vs {report['opponent']} ({report['num_episodes']} episodes/case)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path, stem: str = "eval_games") -> dict[str, Path]:
+    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` under ``out_dir``; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "png": out / f"{stem}.png"}
+    paths["json"].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(markdown_table(report), encoding="utf-8")
+    bar_chart(report, paths["png"])
+    return paths
