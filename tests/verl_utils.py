@@ -47,9 +47,12 @@ REWARD_FUNCTION = "compute_score"
 
 def verl_config_dir() -> str:
     """``verl/trainer/config`` of the installed verl (the directory ``main_ppo`` composes from)."""
-    import verl.trainer.main_ppo as main_ppo
+    import importlib.util
 
-    return str(Path(main_ppo.__file__).resolve().parent / "config")
+    spec = importlib.util.find_spec("verl")  # no import of verl.trainer.main_ppo (it pulls in ray)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("verl is not installed: pip install verl==0.9.1")
+    return str(Path(list(spec.submodule_search_locations)[0]) / "trainer" / "config")
 
 
 def plugin_overrides(
