@@ -1,0 +1,132 @@
+"""Answer-slot extraction and normalisation shared by the logic and math environments.
+
+Every function here is linear in the length of its input (``str.rfind`` and bounded scans, no
+backtracking regular expressions over the whole completion), so a runaway completion costs
+milliseconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+#: One number as written in prose: optional sign, ``$``, thousands separators, decimals, percent.
+NUMBER_RE = re.compile(r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?|-?\$?\s?\.\d+%?")
+
+
+def last_boxed(text: str) -> str | None:
+    r"""Content of the last ``\boxed{...}`` (or ``\fbox{...}``), with nested braces; ``None`` if absent/unclosed."""
+    start = -1
+    for marker in ("\\boxed{", "\\fbox{"):
+        at = text.rfind(marker)
+        if at > start:
+            start, opener = at, marker
+    if start < 0:
+        # ``\boxed 5`` (no braces) is valid LaTeX for a single token
+        at = text.rfind("\\boxed ")
+        if at < 0:
+            return None
+        rest = text[at + len("\\boxed ") :].lstrip()
+        token = rest.split(None, 1)[0] if rest else ""
+        return token.rstrip("$.") or None
+    i = start + len(opener)
+    depth = 1
+    for j in range(i, len(text)):
+        c = text[j]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return text[i:j]
+    return None
+
+
+def last_tag(text: str, tag: str = "answer") -> str | None:
+    """Content of the last ``<tag>...</tag>`` pair (the last closing tag and the opening tag before it)."""
+    close = f"</{tag}>"
+    open_ = f"<{tag}>"
+    end = text.rfind(close)
+    if end < 0:
+        return None
+    start = text.rfind(open_, 0, end)
+    if start < 0:
+        return None
+    return text[start + len(open_) : end]
+
+
+def after_last_marker(text: str, marker: str, *, ignore_case: bool = True) -> str | None:
+    """The rest of the line after the last ``marker`` (``None`` when the marker does not occur)."""
+    haystack = text.lower() if ignore_case else text
+    at = haystack.rfind(marker.lower() if ignore_case else marker)
+    if at < 0:
+        return None
+    rest = text[at + len(marker) :]
+    nl = rest.find("\n")
+    return rest if nl < 0 else rest[:nl]
+
+
+def last_fenced_block(text: str) -> str | None:
+    """Body of the last closed Markdown code fence (```` ``` ````), language tag dropped; ``None`` if absent."""
+    end = text.rfind("```")
+    if end < 0:
+        return None
+    start = text.rfind("```", 0, end)
+    if start < 0:
+        return None
+    body = text[start + 3 : end]
+    nl = body.find("\n")
+    if nl >= 0 and body[:nl].strip().isidentifier():  # ```text / ```python language tag
+        body = body[nl + 1 :]
+    return body
+
+
+def parse_number(text: str) -> Fraction | None:
+    """Parse one number written in prose (``$1,234.50``, ``-3``, ``50%``, ``7.0``, ``3/4``) exactly."""
+    s = text.strip().rstrip(".").strip()
+    if not s or len(s) > 64:
+        return None
+    s = s.replace("$", "").replace("\u2212", "-").replace(" ", "")
+    if s.endswith("%"):
+        s = s[:-1]
+    if s.startswith("+"):
+        s = s[1:]
+    if re.fullmatch(r"-?(?:\d{1,3}(?:,\d{3})+)(?:\.\d+)?", s):
+        s = s.replace(",", "")
+    if re.fullmatch(r"-?\d+/\d+", s):
+        num, den = s.split("/")
+        return Fraction(int(num), int(den)) if int(den) else None
+    if re.fullmatch(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", s):
+        try:
+            return Fraction(s)
+        except (ValueError, ZeroDivisionError):
+            return None
+    return None
+
+
+def first_number(text: str) -> Fraction | None:
+    """The first number in ``text`` (see :func:`parse_number`), or ``None``."""
+    m = NUMBER_RE.search(text)
+    return parse_number(m.group(0)) if m else None
+
+
+def last_number(text: str, window: int = 400) -> Fraction | None:
+    """The last number in ``text``; only the last ``window`` characters are scanned (a number is short)."""
+    matches = NUMBER_RE.findall(text[-window:])
+    return parse_number(matches[-1]) if matches else None
+
+
+def format_number(value: Fraction) -> str:
+    """Canonical string of an exact number: ``72``, ``-3``, ``2.5``, or ``1/3`` when not a finite decimal."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    den = value.denominator
+    while den % 2 == 0:
+        den //= 2
+    while den % 5 == 0:
+        den //= 5
+    if den == 1:
+        text = f"{float(value):.12f}".rstrip("0").rstrip(".")
+        if Fraction(text) == value:
+            return text
+    return f"{value.numerator}/{value.denominator}"
