@@ -11,6 +11,16 @@ from typing import Any, Callable
 TEST_CONFIG_BUILDERS: dict[str, Callable[[Any], dict[str, Any]]] = {}
 
 
+def _swe_synth_config(tmp_path_factory) -> dict[str, Any]:
+    """The git fixture of tests/envs/swe_fixture.py (built once per session, under pytest's basetemp)."""
+    from tests.envs.swe_fixture import build_swe_fixture
+
+    return build_swe_fixture(tmp_path_factory.getbasetemp() / "swe-fixture").config()
+
+
+TEST_CONFIG_BUILDERS["swe-synth"] = _swe_synth_config
+
+
 def test_config(name: str, tmp_path_factory) -> dict[str, Any]:
     builder = TEST_CONFIG_BUILDERS.get(name)
     return builder(tmp_path_factory) if builder else {}
