@@ -21,6 +21,7 @@ from veritas_rl.envs.base import (
 from veritas_rl.envs import lgc_v2  # noqa: E402,F401
 from veritas_rl.envs import reasoning_gym_env  # noqa: E402,F401
 from veritas_rl.envs import math_env  # noqa: E402,F401
+from veritas_rl.envs import answer_tag  # noqa: E402,F401
 from veritas_rl.envs import openspiel  # noqa: E402,F401
 from veritas_rl.envs import swe  # noqa: E402,F401
 
