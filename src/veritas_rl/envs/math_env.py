@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from veritas_rl.envs.answers import (
+    NUMBER_RE,
     after_last_marker,
-    first_number,
     format_number,
     last_boxed,
     last_number,
@@ -276,11 +276,15 @@ def compare_math(gold: str, answer: str, *, use_math_verify: bool = True) -> Sco
             return Score(1.0, {"reason": "correct", "match": "numeric"})
         return Score.zero("wrong number", answer=answer[:100], expected=gold)
     if gold_num is not None and answer and len(answer) <= 200 and not any(c in answer for c in "\\^{}()/*+=√"):
-        # a plain slot with no number ("the answer is unknown"), or several numbers: take the first
-        first = first_number(answer)
-        if first is not None and first == gold_num:
+        # a plain slot in words: it must name exactly one number (a hedge like "18 or 19" is wrong)
+        values = {v for v in (parse_number(m) for m in NUMBER_RE.findall(answer)) if v is not None}
+        if not values:
+            return Score.zero("no number in the answer", answer=answer[:100], expected=gold)
+        if len(values) > 1:
+            return Score.zero("several different numbers in the answer", answer=answer[:100], expected=gold)
+        if values.pop() == gold_num:
             return Score(1.0, {"reason": "correct", "match": "numeric"})
-        return Score.zero("no matching number in the answer", answer=answer[:100], expected=gold)
+        return Score.zero("wrong number", answer=answer[:100], expected=gold)
     if _plain(gold) == _plain(answer):
         return Score(1.0, {"reason": "correct", "match": "exact"})
     if not use_math_verify:
