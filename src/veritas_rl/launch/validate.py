@@ -1,0 +1,293 @@
+"""Validate a verl 0.9.1 command line without GPUs: what ``DRY_RUN=1`` of the launchers runs.
+
+Composes verl's own Hydra config (``ppo_trainer`` for ``verl.trainer.main_ppo``,
+``sft_trainer_engine`` for ``verl.trainer.sft_trainer``) with the launcher's overrides, exactly as
+``python -m verl.trainer.main_ppo OVERRIDES --cfg job`` does (unknown keys without ``+`` fail), then
+goes further where it is cheap:
+
+* scalar types: an override whose value does not have the type of verl's default for that key
+  (a string where verl has an int, a float where it has a bool, ...) fails naming the key;
+* verl's own checks: ``validate_config`` (main_ppo) and the ``omega_conf_to_dataclass`` conversions
+  the trainers do at start-up (actor, rollout, algorithm, critic, model; SFT: model, engine, optim,
+  checkpoint, profiler), so verl's ``__post_init__`` checks run here and not on the cluster;
+* the loggers against verl's ``Tracking.supported_backend``;
+* the environment of ``data.custom_cls.config`` (``env``, ``task_types``, ``adapter_config``)
+  against our env registry and the env's config dataclass.
+
+The composed config is printed as YAML on stdout (what ``--cfg job`` prints); errors are one line on
+stderr naming the key, exit status 2::
+
+    python -m veritas_rl.launch.validate ppo -- algorithm.adv_estimator=grpo ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
+
+#: entry name → (verl module, Hydra config name)
+ENTRIES = {
+    "ppo": ("verl.trainer.main_ppo", "ppo_trainer"),
+    "sft": ("verl.trainer.sft_trainer", "sft_trainer_engine"),
+}
+
+#: keys whose verl default is an int but that verl also accepts as one of these strings
+POLYMORPHIC = {
+    "trainer.save_freq": ("after_each_epoch",),
+    "trainer.test_freq": ("after_each_epoch",),
+}
+
+_ABSENT = object()
+_INTERPOLATION = object()
+
+
+def verl_config_dir() -> Path:
+    """``verl/trainer/config`` of the verl that ``python -m verl...`` would import (``VERL_PATH`` included)."""
+    found = importlib.util.find_spec("verl")
+    if found is None or not found.submodule_search_locations:
+        raise ValueError("verl is not importable: pip install verl==0.9.1 (or set VERL_PATH to a verl checkout)")
+    path = Path(next(iter(found.submodule_search_locations))) / "trainer" / "config"
+    if not path.is_dir():
+        raise ValueError(f"{path} is missing: is this a complete verl install?")
+    return path
+
+
+def compose(entry: str, overrides: Sequence[str]):
+    """verl's config for ``entry`` composed with ``overrides`` (Hydra's own parser and composition)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if entry not in ENTRIES:
+        raise ValueError(f"entry={entry!r} is not valid; choose from: {', '.join(ENTRIES)}")
+    config_name = ENTRIES[entry][1]
+    try:
+        with initialize_config_dir(config_dir=str(verl_config_dir()), version_base=None):
+            return hydra_compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ValueError(f"verl's {config_name} config rejects the overrides: {_one_line(err)}") from None
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) < 600 else text[:600] + " ..."
+
+
+def _raw(cfg, key: str) -> Any:
+    """The value at ``key`` without resolving interpolations (``_ABSENT`` / ``_INTERPOLATION`` markers)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key, throw_on_resolution_failure=False) if parent_key else cfg
+    if not isinstance(parent, DictConfig) or leaf not in parent:
+        return _ABSENT
+    if OmegaConf.is_missing(parent, leaf):
+        return _ABSENT
+    if OmegaConf.is_interpolation(parent, leaf):
+        return _INTERPOLATION
+    return parent[leaf]
+
+
+def _type_name(value: Any) -> str:
+    return "bool" if isinstance(value, bool) else type(value).__name__
+
+
+def _fits(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return True  # strings, lists, dicts, None: verl's own checks judge those
+
+
+def check_types(entry: str, cfg, overrides: Sequence[str]) -> None:
+    """Each plain ``key=value`` override must have the scalar type of verl's default for ``key``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    base = compose(entry, [])
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    for override in parsed:
+        key = override.key_or_group
+        if override.is_delete() or override.package is not None or key.startswith("hydra"):
+            continue
+        default = _raw(base, key)
+        value = _raw(cfg, key)
+        if default in (_ABSENT, _INTERPOLATION) or value in (_ABSENT, _INTERPOLATION) or default is None:
+            continue
+        if value in POLYMORPHIC.get(key, ()):
+            continue
+        if not _fits(default, value):
+            raise ValueError(
+                f"{key}={value!r} has type {_type_name(value)}, but verl expects type {_type_name(default)} there "
+                f"(its default is {default!r})"
+            )
+
+
+def check_loggers(cfg) -> None:
+    from verl.utils.tracking import Tracking
+
+    loggers = cfg.trainer.get("logger", [])
+    loggers = [loggers] if isinstance(loggers, str) else list(loggers or [])
+    for name in loggers:
+        if name not in Tracking.supported_backend:
+            raise ValueError(
+                f"trainer.logger: {name!r} is not a verl logger; choose from: {', '.join(Tracking.supported_backend)}"
+            )
+
+
+def check_env(cfg) -> None:
+    """``data.custom_cls.config`` must name a registered env whose config accepts ``adapter_config``."""
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from veritas_rl.envs.base import build_config, spec
+
+    dataset = OmegaConf.select(cfg, "data.custom_cls.config")
+    if dataset is None or dataset.get("env") is None:
+        return
+    env_spec = spec(str(dataset.env))
+    adapter = dataset.get("adapter_config")
+    values = OmegaConf.to_container(adapter, resolve=True) if adapter is not None else {}
+    field_names = {f.name for f in dataclasses.fields(env_spec.config_cls)}
+    if dataset.get("task_types") is not None and "task_types" in field_names:
+        values.setdefault("task_types", OmegaConf.to_container(dataset.task_types, resolve=True))
+    try:
+        build_config(env_spec.config_cls, values, env_name=env_spec.name)
+    except ValueError as err:
+        raise ValueError(f"data.custom_cls.config (env {env_spec.name!r}): {err}") from None
+
+
+def _model_is_local(cfg, key: str) -> bool:
+    from omegaconf import OmegaConf
+
+    path = OmegaConf.select(cfg, key)
+    if path and Path(os.path.expanduser(str(path))).is_dir():
+        return True
+    log.warning("%s=%s is not a local directory: verl's model config (tokenizer, HF config) not checked", key, path)
+    return False
+
+
+def _to_dataclass(cfg, key: str) -> Any:
+    from omegaconf import OmegaConf
+
+    from verl.utils.config import omega_conf_to_dataclass
+
+    try:
+        return omega_conf_to_dataclass(OmegaConf.select(cfg, key))
+    except Exception as err:  # verl's own __post_init__ checks raise assorted types; report them with the key
+        cause = err.__cause__ or err
+        raise ValueError(f"{key}: verl rejects it: {type(cause).__name__}: {_one_line(cause)}") from None
+
+
+def check_ppo(cfg) -> None:
+    """What ``verl.trainer.main_ppo`` and its trainer check at start-up, minus GPUs and Ray."""
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+
+    estimator = cfg.algorithm.adv_estimator
+    if estimator not in ADV_ESTIMATOR_REGISTRY:
+        raise ValueError(
+            f"algorithm.adv_estimator={estimator!r} is not a verl advantage estimator; "
+            f"choose from: {', '.join(sorted(ADV_ESTIMATOR_REGISTRY))}"
+        )
+    use_critic = need_critic(cfg)
+    checked = cfg
+    lora = cfg.actor_rollout_ref.model.lora_rank > 0 or cfg.actor_rollout_ref.model.lora.get("rank", 0) > 0
+    if lora and cfg.actor_rollout_ref.rollout.name == "vllm" and importlib.util.find_spec("vllm") is None:
+        # validate_config imports vLLM for its LoRA-rank check; without vLLM, skip only that check.
+        checked = cfg.copy()
+        checked.actor_rollout_ref.model.lora.merge = True
+        log.info("vLLM is not installed here: verl's vLLM LoRA-rank check is skipped")
+    try:
+        validate_config(checked, use_reference_policy=need_reference_policy(cfg), use_critic=use_critic)
+    except (AssertionError, ValueError, TypeError) as err:
+        raise ValueError(f"verl's validate_config: {_one_line(err)}") from None
+    sections = [
+        "actor_rollout_ref.actor",
+        "actor_rollout_ref.rollout",
+        "actor_rollout_ref.rollout.checkpoint_engine",
+        "algorithm",
+    ]
+    if use_critic:
+        sections.append("critic")
+    if _model_is_local(cfg, "actor_rollout_ref.model.path"):
+        sections.append("actor_rollout_ref.model")
+    for key in sections:
+        _to_dataclass(cfg, key)
+
+
+def check_sft(cfg) -> None:
+    """What ``verl.trainer.sft_trainer.SFTTrainer._build_config`` converts, minus GPUs."""
+    sections = ["engine", "optim", "checkpoint", "profiler"]
+    if _model_is_local(cfg, "model.path"):
+        sections.append("model")
+    for key in sections:
+        _to_dataclass(cfg, key)
+    interval = list(cfg.trainer.profile_interval)
+    if len(interval) != 2 or interval[1] < interval[0]:
+        raise ValueError(f"trainer.profile_interval={interval}: expected [start, end] with end >= start")
+
+
+def validate(entry: str, overrides: Sequence[str]):
+    """Compose and check; returns the composed config or raises ``ValueError`` naming the key."""
+    cfg = compose(entry, overrides)
+    check_types(entry, cfg, overrides)
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_loggers(cfg)
+        check_env(cfg)
+        (check_ppo if entry == "ppo" else check_sft)(cfg)
+    return cfg
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m veritas_rl.launch.validate",
+        description="Compose verl 0.9.1's config with Hydra overrides and validate it with verl's own checks "
+        "(no GPU needed). Prints the composed config as YAML, like `--cfg job`.",
+    )
+    parser.add_argument("entry", choices=sorted(ENTRIES), help="ppo = verl.trainer.main_ppo, sft = verl.trainer.sft_trainer")
+    parser.add_argument("--quiet", action="store_true", help="validate only; do not print the composed config")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides; put them after `--`")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # everything after `--` is a Hydra override, even if it looks like an option
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[validate] %(message)s", stream=sys.stderr)
+    overrides = [*args.overrides, *extra]
+    try:
+        cfg = validate(args.entry, overrides)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        from omegaconf import OmegaConf
+
+        sys.stdout.write(OmegaConf.to_yaml(cfg))
+    log.info("%s: %d overrides composed and validated against verl's schema", ENTRIES[args.entry][0], len(overrides))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
