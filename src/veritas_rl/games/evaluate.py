@@ -150,13 +150,25 @@ def evaluate(
             bar.update(1)
         summary = summarise(results, n_players)
         summary["episodes_detail"] = [
-            {"seat": r.seat, "seed": r.seed, "outcome": r.outcome, "returns": r.returns, "reason": r.illegal_reason}
+            {
+                "seat": r.seat,
+                "seed": r.seed,
+                "outcome": r.outcome,
+                "returns": r.returns,
+                "reason": r.illegal_reason,
+                "last_completion": _last_completion(r),
+            }
             for r in results
         ]
         report["cases"][case] = summary
         log.info("%s: %s", case, " ".join(f"{o}={summary['rates'][o]:.2f}" for o in OUTCOMES))
     bar.close()
     return report
+
+
+def _last_completion(result) -> str | None:
+    texts = [m.completion for m in result.trajectory if m.by == "policy" and m.completion is not None]
+    return texts[-1][:300] if texts else None
 
 
 def markdown_table(report: dict[str, Any]) -> str:

@@ -63,7 +63,7 @@ RULES: dict[str, str] = {
 }
 
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_INT_RE = re.compile(r"\d+")
+_INT_RE = re.compile(r"0|[1-9][0-9]*")  # no signs, no leading zeros
 
 _GAMES: dict[str, Any] = {}
 
