@@ -18,7 +18,7 @@ from tests.verl_utils import (
     plugin_overrides,
     score_with_reward_manager,
 )
-from veritas_rl.envs import Task, make, names
+from veritas_rl.envs import Task, make, make_cached, names
 from veritas_rl.integrations import verl as plugin
 from veritas_rl.integrations.verl import compute_lgc_v2_score, compute_score
 
@@ -190,12 +190,16 @@ def test_ground_truth_alone_for_question_answer_envs(env_name):
 
 def test_one_env_instance_per_config_per_process(lgc_items):
     item = lgc_items[0]
-    config = item["extra_info"]["env_config"]
-    first = plugin._env_for("lgc-v2", json.loads(config))
+    config_json = item["extra_info"]["env_config"]
+    first = plugin._route(item["data_source"], item["extra_info"])
     for _ in range(3):
         compute_score(item["data_source"], "x", "", dict(item["extra_info"]))
-    assert plugin._env_for("lgc-v2", json.loads(config)) is first
-    assert plugin._env_for("lgc-v2", {"task_types": ["sudoku"]}) is not first
+    # the same env whether the config arrives as JSON or as a dict, under the name or an alias
+    assert plugin._route("x", {"env": "lgc_v2", "env_config": json.loads(config_json)}) is first
+    assert plugin._route("x", {"env": "lgc-v2", "env_config": config_json}) is first
+    # and the same instance the dataset built in this process
+    assert make_cached("lgc-v2", json.loads(config_json)) is first
+    assert plugin._route("x", {"env": "lgc-v2", "env_config": {"task_types": ["sudoku"]}}) is not first
 
 
 def test_picklable_for_ray(reward_fn, lgc_items):

@@ -26,6 +26,7 @@ resumed runs see the same stream.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -380,49 +381,67 @@ def _env_for(name: str, config: Mapping[str, Any]):
         return make_cached(name, config)
 
 
-def _route(data_source: Any, extra_info: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+def _route(data_source: Any, extra_info: Mapping[str, Any] | None):
+    """The env instance a sample is scored with (cached per (env, config JSON) in this process)."""
     info = extra_info or {}
     name = info.get("env")
     if name is None:
-        # a static parquet made by others may route only by data_source (e.g. "lgc-v2" or "math/gsm8k")
-        candidates = [str(data_source), str(data_source).split("/")[0]] if data_source is not None else []
-        for candidate in candidates:
-            try:
-                name = resolve_name(candidate)
-                break
-            except ValueError:
-                continue
-        if name is None:
-            from veritas_rl.envs import names
-
-            raise ValueError(
-                f"compute_score cannot route this sample: extra_info has no 'env' and data_source="
-                f"{data_source!r} is not a registered env (known: {', '.join(names(include_aliases=True))})"
-            )
+        name = _env_from_data_source(data_source)
     config = info.get("env_config")
     if config is None or config == "":
-        config = {}
+        config_json = "{}"
     elif isinstance(config, str):
-        config = json.loads(config)
-    config = _plain(config)
+        config_json = config
+    else:
+        config_json = json.dumps(_plain(config), sort_keys=True)
+    return _env_by_json(str(name), config_json)
+
+
+@functools.lru_cache(maxsize=1024)
+def _env_from_data_source(data_source: Any) -> str:
+    # a static parquet made by others may route only by data_source (e.g. "lgc-v2" or "math/gsm8k")
+    candidates = [str(data_source), str(data_source).split("/")[0]] if data_source is not None else []
+    for candidate in candidates:
+        try:
+            return resolve_name(candidate)
+        except ValueError:
+            continue
+    from veritas_rl.envs import names
+
+    raise ValueError(
+        f"compute_score cannot route this sample: extra_info has no 'env' and data_source="
+        f"{data_source!r} is not a registered env (known: {', '.join(names(include_aliases=True))})"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _env_by_json(name: str, config_json: str):
+    config = json.loads(config_json)
     if not isinstance(config, Mapping):
-        raise ValueError(f"extra_info['env_config'] must be a mapping or its JSON, got {config!r}")
-    return resolve_name(str(name)), dict(config)
+        raise ValueError(f"extra_info['env_config'] must be a mapping or its JSON, got {config_json!r}")
+    return _env_for(resolve_name(name), config)
 
 
-def _task_for(env, env_name: str, ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Task:
+@functools.lru_cache(maxsize=4096)
+def _task_from_json(serialized: str) -> Task:
+    # GRPO scores every task rollout.n times: parse each serialised task once
+    return Task.from_dict(json.loads(serialized))
+
+
+def _task_for(env, ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Task:
     info = extra_info or {}
     serialized = info.get("task")
-    if serialized is not None and serialized != "":
-        data = json.loads(serialized) if isinstance(serialized, str) else _plain(serialized)
-        return Task.from_dict(data)
+    if isinstance(serialized, str) and serialized:
+        return _task_from_json(serialized)
+    if serialized:
+        return Task.from_dict(_plain(serialized))
     if info.get("task_id") is not None:
         return env.task(int(info["task_id"]))
     # ground truth only (e.g. answer-tag/math parquet made elsewhere): the env scores against it
     extra = info.get("task_extra") or {}
     if isinstance(extra, str):
         extra = json.loads(extra)
-    return Task(env=env_name, task_id=-1, prompt=[], ground_truth=ground_truth, extra=dict(_plain(extra)))
+    return Task(env=env.name, task_id=-1, prompt=[], ground_truth=ground_truth, extra=dict(_plain(extra)))
 
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict[str, Any]:
@@ -437,9 +456,8 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     empty unless the env said why the score is not 1. Model output never raises; missing routing
     information (our bug or a wrong parquet) raises ``ValueError``.
     """
-    env_name, env_config = _route(data_source, extra_info)
-    env = _env_for(env_name, env_config)
-    task = _task_for(env, env_name, ground_truth, extra_info)
+    env = _route(data_source, extra_info)
+    task = _task_for(env, ground_truth, extra_info)
     result = env.score(task, solution_str)
     value = float(result.value)
     reason = "" if value >= 1.0 else str(result.info.get("reason", ""))
