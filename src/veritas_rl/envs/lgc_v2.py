@@ -788,30 +788,20 @@ def _gen_sudoku(cfg: LgcV2Config, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def _parse_grid(block: str) -> list[int] | None:
-    rows: list[list[int]] = []
-    for line in block.splitlines():
-        digits = [c for c in line if c.isdigit()]
-        if not digits:
-            if line.strip(" \t|+-=_.*:") == "":
-                continue  # blank or separator line
+def _parse_grid(block: str) -> str | None:
+    """The 81 digits of a 9x9 grid (spaces, ``|`` and ``,`` between digits, rule lines between rows allowed)."""
+    rows: list[str] = []
+    for line in block.split("\n"):
+        digits = line.replace(" ", "").replace("|", "").replace(",", "").replace("\t", "")
+        if not digits or not digits.strip("+-=_.*:"):
+            continue  # blank or separator line (------+------)
+        if len(digits) != 9 or not digits.isdigit() or "0" in digits:
             return None
-        if len(digits) != 9 or "0" in digits:
-            return None
-        if any(not (c.isdigit() or c in " \t|,") for c in line.strip()):
-            return None
-        rows.append([int(c) for c in digits])
-    if len(rows) != 9:
-        return None
-    return [v for row in rows for v in row]
+        rows.append(digits)
+    return "".join(rows) if len(rows) == 9 else None
 
 
-_UNITS = (
-    [[r * 9 + c for c in range(9)] for r in range(9)]
-    + [[r * 9 + c for r in range(9)] for c in range(9)]
-    + [[(br + r) * 9 + bc + c for r in range(3) for c in range(3)] for br in (0, 3, 6) for bc in (0, 3, 6)]
-)
-_ALL_DIGITS = frozenset(range(1, 10))
+_BOX_STARTS = (0, 3, 6, 27, 30, 33, 54, 57, 60)
 
 
 def _score_sudoku(task: Task, answer: str) -> Score:
@@ -823,12 +813,18 @@ def _score_sudoku(task: Task, answer: str) -> Score:
     grid = _parse_grid(block)
     if grid is None:
         return Score.zero("fenced block is not a 9x9 grid of digits 1-9")
-    givens = task.extra["puzzle"]
-    for i, g in enumerate(givens):
-        if g != "." and int(g) != grid[i]:
+    givens = task.extra["puzzle"]  # 81 characters, "." for an empty cell
+    for i, (g, f) in enumerate(zip(givens, grid)):
+        if g != f and g != ".":
             return Score.zero(f"changes the given digit at row {i // 9 + 1}, column {i % 9 + 1}")
-    for unit in _UNITS:
-        if {grid[i] for i in unit} != _ALL_DIGITS:
+    # digits are 1-9, so nine distinct ones in a unit are all of them
+    for k in range(9):
+        b = _BOX_STARTS[k]
+        if (
+            len(set(grid[k * 9 : k * 9 + 9])) != 9
+            or len(set(grid[k::9])) != 9
+            or len(set(grid[b : b + 3] + grid[b + 9 : b + 12] + grid[b + 18 : b + 21])) != 9
+        ):
             return Score.zero("a row, column or box repeats a digit")
     return Score(1.0, {"reason": "correct"})
 
