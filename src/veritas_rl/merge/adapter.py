@@ -98,6 +98,15 @@ class Adapter:
         return self.config["lora_alpha"]
 
 
+def pattern_value(patterns: dict, module: str, default):
+    """``rank_pattern`` / ``alpha_pattern`` lookup with PEFT's semantics: the first key that matches a
+    dotted suffix of the module path (as a regular expression) wins."""
+    for key, value in patterns.items():
+        if re.match(rf"(.*\.)?({key})$", module):
+            return value
+    return default
+
+
 def find_adapter_weights(adapter_dir: Path) -> Path:
     for name in ADAPTER_WEIGHTS:
         if (adapter_dir / name).is_file():
@@ -181,7 +190,6 @@ def load_adapter(
 ) -> Adapter:
     """Load and resolve an adapter directory (local path). Raises :class:`MergeError` on anything unmergeable."""
     import torch
-    from peft.utils.other import get_pattern_key
 
     adapter_dir = Path(adapter_dir)
     cfg_path = adapter_dir / ADAPTER_CONFIG
@@ -228,7 +236,7 @@ def load_adapter(
             raise MergeError(f"{weights_path}: module {module} has lora_{''.join(ab)} but not both lora_A and lora_B")
         A, B = ab["A"], ab["B"]
         is_emb = kinds[module]
-        r = int(rank_pattern.get(get_pattern_key(rank_pattern.keys(), module), r_default))
+        r = int(pattern_value(rank_pattern, module, r_default))
         if A.dim() != 2 or B.dim() != 2:
             raise MergeError(
                 f"{weights_path}: module {module} has lora_A {list(A.shape)} / lora_B {list(B.shape)}; only Linear "
@@ -238,7 +246,7 @@ def load_adapter(
             raise MergeError(
                 f"{weights_path}: module {module} has rank {A.shape[0]} in its weights but r={r} in {ADAPTER_CONFIG}"
             )
-        m_alpha = float(alpha_pattern.get(get_pattern_key(alpha_pattern.keys(), module), alpha))
+        m_alpha = float(pattern_value(alpha_pattern, module, alpha))
         scale = m_alpha / math.sqrt(r) if use_rslora else m_alpha / r
         lm = LoraModule(module, A, B, r, m_alpha, scale, transpose=is_emb or fan_in_fan_out)
         modules[lm.weight_name] = lm

@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "base": None}
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
+MERGE_INFO = "merge_info.json"  # provenance of a merged model: adapter, alpha and its source, verification
 #: files of the base directory that are weights (rewritten) or belong to an adapter (not copied)
 _NOT_COPIED = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
-_NOT_COPIED_NAMES = {WEIGHTS_INDEX, "pytorch_model.bin.index.json", "adapter_config.json", "lora_train_meta.json"}
+_NOT_COPIED_NAMES = {WEIGHTS_INDEX, "pytorch_model.bin.index.json", "adapter_config.json", "lora_train_meta.json",
+                     MERGE_INFO}
 
 
 @dataclass
@@ -219,6 +221,20 @@ def merge_adapter(
             result.verification = verify_merge(
                 base_dir, adapter, tmp, prompts=prompts, trust_remote_code=trust_remote_code
             )
+        info = {
+            "base_model": str(base_model),
+            "adapter_model": str(adapter_model),
+            "lora_alpha": adapter.lora_alpha,
+            "lora_alpha_source": adapter.alpha_source,
+            "r": adapter.config.get("r"),
+            "use_rslora": bool(adapter.config.get("use_rslora")),
+            "dtype": dtype,
+            "num_parameters": n_params,
+            "merged_modules": merged,
+            "replaced_tensors": replaced,
+            "verification": result.verification.to_dict() if result.verification is not None else None,
+        }
+        (tmp / MERGE_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         if output_dir.exists():
             shutil.rmtree(output_dir)
         tmp.rename(output_dir)

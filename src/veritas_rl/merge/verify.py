@@ -133,15 +133,17 @@ def check_weights(base_dir: Path, adapter: Adapter, merged_dir: Path) -> WeightC
     return out
 
 
-def _logits(model, batches) -> list:
+def _logits(model, batch):
+    """Logits at the real (non-padding) positions of the prompt batch, float32."""
     import torch
 
     with torch.inference_mode():
-        return [model(**batch).logits.float() for batch in batches]
+        logits = model(**batch).logits.float()
+    return logits[batch["attention_mask"].bool()]
 
 
-def _max_diff(a: list, b: list) -> float:
-    return max((x - y).abs().max().item() for x, y in zip(a, b))
+def _max_diff(a, b) -> float:
+    return (a - b).abs().max().item()
 
 
 def verify_merge(
@@ -163,7 +165,9 @@ def verify_merge(
     failures = list(weights.failures)
 
     tokenizer = AutoTokenizer.from_pretrained(merged_dir, trust_remote_code=trust_remote_code)
-    batches = [tokenizer(p, return_tensors="pt") for p in (prompts or DEFAULT_PROMPTS)]
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    batches = tokenizer(list(prompts or DEFAULT_PROMPTS), return_tensors="pt", padding=True)
 
     def load(path):
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, trust_remote_code=trust_remote_code)
