@@ -248,6 +248,15 @@ def test_two_instances_give_the_same_items(lgc_cfg, lgc_train, smollm2_tokenizer
     assert _comparable(lgc_train[3]) == _comparable(lgc_train[3])  # no hidden state between calls
 
 
+def test_pickled_dataset_gives_the_same_items(lgc_val):
+    """Spawned dataloader workers receive a pickled copy; it rebuilds its env and serves the same items."""
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(lgc_val))
+    assert len(clone) == len(lgc_val)
+    assert [_comparable(clone[i]) for i in range(4)] == [_comparable(lgc_val[i]) for i in range(4)]
+
+
 def test_forked_dataloader_workers_see_the_same_stream(lgc_val):
     from torch.utils.data import DataLoader
 
