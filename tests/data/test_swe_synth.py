@@ -159,8 +159,12 @@ def test_token_limit_with_real_tokenizer(fixture_rows, smollm2_tokenizer):
         ids = ids["input_ids"] if hasattr(ids, "keys") else ids
         assert len(ids) <= max_tokens
         assert ex["prompt"].endswith("the fix is ready.")
-        # the budget is used: one more turn would not fit
-        assert len(ids) > max_tokens - 250
+        # the budget is used: one more turn would not have fitted
+        omitted = ex["turns_omitted"]
+        src = next(r for r in fixture_rows if r["instance_id"] == ex["instance_id"])
+        longer = "\n\n".join(render_turn(m) for m in src["messages"][omitted - 1 :])
+        longer = f"[... {omitted - 1} earlier turns omitted ...]\n\n{longer}"
+        assert counter.example_tokens(longer, ex["response"]) > max_tokens
 
 
 def test_split_sizes_disjoint_and_deterministic(fixture_jsonl, tmp_path):

@@ -130,9 +130,17 @@ class TokenCounter:
         self.tokenizer = tokenizer
         # Template overhead (role headers, special tokens), measured once on empty contents.
         self.overhead = self.example_tokens("", "")
+        self.separator = self.text_tokens(TURN_SEPARATOR)
+        self.marker = self.text_tokens(OMITTED.format(n=999)) + self.separator
 
     def text_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+    def texts_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Token counts of several texts in one batched call."""
+        if not texts:
+            return []
+        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
     def example_tokens(self, prompt: str, response: str) -> int:
         ids = self.tokenizer.apply_chat_template(
@@ -143,24 +151,28 @@ class TokenCounter:
         return len(ids)
 
 
-def fit_prompt(turns: Sequence[str], limits: Limits, fits: Callable[[str], bool]) -> tuple[str, int] | None:
-    """The longest tail of ``turns`` (after the pinned head) whose rendering ``fits``.
+#: ``fits(prompt, kept)``: ``kept`` is the number of whole recent turns in ``prompt`` (-1: the last one is cut)
+Fits = Callable[[str, int], bool]
+
+
+def fit_prompt(turns: Sequence[str], keep_first: int, fits: Fits) -> tuple[str, int] | None:
+    """The longest tail of ``turns`` (after the ``keep_first`` pinned ones) whose rendering ``fits``.
 
     Returns ``(prompt, omitted_turns)``; when not even the last turn fits whole, the last turn keeps
     its own tail (most recent text) behind the omitted-turns marker. ``None`` when nothing fits.
     """
-    pinned = list(turns[: limits.keep_first_turns])
-    rest = list(turns[limits.keep_first_turns :])
+    pinned = list(turns[:keep_first])
+    rest = list(turns[keep_first:])
     full = join_turns(pinned, rest, 0)
-    if fits(full):
+    if fits(full, len(rest)):
         return full, 0
     # Binary search on how many of the most recent turns fit (fits() is monotone in that count).
     lo, hi = 0, len(rest)  # lo turns always fit (checked below), hi never does
-    if not fits(join_turns(pinned, [], len(rest))):
+    if not fits(join_turns(pinned, [], len(rest)), 0):
         return None
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if fits(join_turns(pinned, rest[-mid:], len(rest) - mid)):
+        if fits(join_turns(pinned, rest[-mid:], len(rest) - mid), mid):
             lo = mid
         else:
             hi = mid
@@ -171,13 +183,50 @@ def fit_prompt(turns: Sequence[str], limits: Limits, fits: Callable[[str], bool]
     lo, hi = 0, len(last)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if fits(join_turns(pinned, [last[-mid:]], len(rest) - 1)):
+        if fits(join_turns(pinned, [last[-mid:]], len(rest) - 1), -1):
             lo = mid
         else:
             hi = mid
     if lo == 0:
         return join_turns(pinned, [], len(rest)), len(rest)
     return join_turns(pinned, [last[-lo:]], len(rest) - 1), len(rest) - 1
+
+
+def _token_fit(turns: list[str], patch: str, limits: Limits, counter: TokenCounter,
+               chars_ok: Callable[[str], bool]) -> tuple[str, int] | str:
+    """:func:`fit_prompt` under a token limit: ``(prompt, omitted)`` or a drop reason.
+
+    Candidates are sized from per-turn token counts (one batched tokenizer call, then sums), and the
+    chosen prompt is checked once with the exact chat-template count (two tokenizer passes per row in
+    all); an estimate that was short tightens the budget by the difference and the fit is redone
+    (rare: a few tokens at turn boundaries).
+    """
+    assert limits.max_tokens is not None
+    k = limits.keep_first_turns
+    *sizes, patch_size = counter.texts_tokens([*turns, patch])  # one batched call
+    budget = limits.max_tokens - counter.overhead - patch_size
+    if budget <= 0:
+        return "patch_too_long"
+    pinned = sum(sizes[:k]) + counter.separator * max(0, min(k, len(turns)) - 1)
+    suffix = [0]  # suffix[n]: tokens of the last n unpinned turns with their separators
+    for size in reversed(sizes[k:]):
+        suffix.append(suffix[-1] + size + counter.separator)
+
+    def estimate(prompt: str, kept: int) -> int:
+        if kept < 0:
+            return counter.text_tokens(prompt)
+        omitted = len(turns) - k - kept
+        return pinned + suffix[kept] + (counter.marker if omitted else 0) + (counter.separator if k else 0)
+
+    for _ in range(4):
+        fitted = fit_prompt(turns, k, lambda p, kept: chars_ok(p) and estimate(p, kept) <= budget)
+        if fitted is None:
+            return "prompt_budget_exhausted"
+        exact = counter.example_tokens(fitted[0], patch)
+        if exact <= limits.max_tokens:
+            return fitted
+        budget -= exact - limits.max_tokens
+    return "prompt_budget_exhausted"
 
 
 # -- conversion ------------------------------------------------------------------------------
@@ -217,22 +266,19 @@ def convert_row(row: dict[str, Any], limits: Limits, counter: TokenCounter | Non
     if limits.max_chars_response is not None and len(patch) > limits.max_chars_response:
         return None, "patch_too_long"
 
-    checks: list[Callable[[str], bool]] = []
-    if limits.max_chars_prompt is not None:
-        checks.append(lambda p: len(p) <= limits.max_chars_prompt)
-    if limits.max_tokens is not None and counter is not None:
-        budget = limits.max_tokens - counter.overhead - counter.text_tokens(patch)
-        if budget <= 0:
-            return None, "patch_too_long"
-        # Cheap per-text count first, the exact templated count only for candidates that pass.
-        checks.append(lambda p: counter.text_tokens(p) <= budget)
-        checks.append(lambda p: counter.example_tokens(p, patch) <= limits.max_tokens)
+    def chars_ok(prompt: str) -> bool:
+        return limits.max_chars_prompt is None or len(prompt) <= limits.max_chars_prompt
 
     turns = [render_turn(m) for m in messages]
     full = join_turns(turns[: limits.keep_first_turns], turns[limits.keep_first_turns :], 0)
-    fitted = fit_prompt(turns, limits, lambda p: all(check(p) for check in checks))
-    if fitted is None:
-        return None, "prompt_budget_exhausted"
+    if limits.max_tokens is not None and counter is not None:
+        fitted = _token_fit(turns, patch, limits, counter, chars_ok)
+        if isinstance(fitted, str):
+            return None, fitted
+    else:
+        fitted = fit_prompt(turns, limits.keep_first_turns, lambda p, kept: chars_ok(p))
+        if fitted is None:
+            return None, "prompt_budget_exhausted"
     prompt, omitted = fitted
     example = {
         "data_source": DATA_SOURCE,
