@@ -155,14 +155,17 @@ def test_convenience_classes(smollm2_tokenizer, monkeypatch):
         plugin_overrides(
             dataset_class="OpenSpielDataset",
             extra=[
-                "+data.custom_cls.config.adapter_config.cases=[tic_tac_toe]",
-                "+data.custom_cls.config.adapter_config.num_tasks_per_case=12",
+                '+data.custom_cls.config.adapter_config.cases=[tic_tac_toe,"hex(board_size=5)"]',
+                "+data.custom_cls.config.adapter_config.num_tasks_per_case=6",
+                "+data.custom_cls.config.adapter_config.reward_mode=outcome",
             ],
         )
     )
     ds = build_verl_dataset(cfg, "train", smollm2_tokenizer)
     assert type(ds) is OpenSpielDataset and ds.env_name == "openspiel"
     assert ds.num_env_tasks == 12
+    assert ds.env.config.cases == ("tic_tac_toe", "hex(board_size=5)")
+    assert ds.env.config.reward_mode == "outcome"
     assert ds[0]["data_source"] == "openspiel"
     lgc = build_verl_dataset(compose_ppo_config(plugin_overrides(dataset_class="LGCV2DynamicDataset")), "val",
                              smollm2_tokenizer)
