@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mcts-simulations", type=int, default=100, help="MCTS simulations per move (default: 100)")
     p.add_argument("--uct-c", type=float, default=2.0, help="UCT exploration constant (default: 2.0)")
     p.add_argument("--max-new-tokens", type=int, default=32, help="hf: policies, tokens per move (default: 32)")
+    p.add_argument("--threads", type=int, default=None, help="hf: policies, torch CPU threads (default: torch's)")
     p.add_argument("--max-moves", type=int, default=None, help="cap on player moves per game (default: none)")
     p.add_argument("--out-dir", default="eval_games", help="where the JSON/Markdown/PNG go (default: ./eval_games)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -54,6 +55,7 @@ def cmd_eval_games(args: argparse.Namespace) -> int:
         uct_c=args.uct_c,
         max_new_tokens=args.max_new_tokens,
         max_moves=args.max_moves,
+        threads=args.threads,
         progress=not args.no_progress,
     )
     paths = write_report(report, args.out_dir)

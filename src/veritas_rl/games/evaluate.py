@@ -25,13 +25,15 @@ DEFAULT_EVAL_CASES = ("tic_tac_toe", "hex(board_size=5)", "connect_four")
 class HFPolicy:
     """A Hugging Face causal LM as a policy: chat template, greedy ``generate``, new tokens decoded."""
 
-    def __init__(self, path: str, *, max_new_tokens: int = 32, device: str | None = None):
+    def __init__(self, path: str, *, max_new_tokens: int = 32, device: str | None = None, threads: int | None = None):
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as err:  # pragma: no cover - depends on the install
             raise ImportError("hf: policies need transformers and torch: pip install 'veritas-rl[train]'") from err
         self.torch = torch
+        if threads:
+            torch.set_num_threads(threads)  # on a busy CPU, 1 thread is often several times faster than 2
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -55,7 +57,14 @@ class HFPolicy:
         return self.tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
-def policy_factory(spec: str, *, mcts_simulations: int = 100, uct_c: float = 2.0, max_new_tokens: int = 32):
+def policy_factory(
+    spec: str,
+    *,
+    mcts_simulations: int = 100,
+    uct_c: float = 2.0,
+    max_new_tokens: int = 32,
+    threads: int | None = None,
+):
     """``random`` | ``mcts`` | ``hf:PATH`` -> ``factory(case, episode_seed) -> Policy``.
 
     Bots get a fresh seeded RNG per episode; an ``hf:`` model is loaded once and shared.
@@ -71,7 +80,7 @@ def policy_factory(spec: str, *, mcts_simulations: int = 100, uct_c: float = 2.0
     if spec.startswith("hf:") and len(spec) > 3:
         from veritas_rl.models import resolve_model
 
-        policy = HFPolicy(resolve_model(spec[3:]), max_new_tokens=max_new_tokens)
+        policy = HFPolicy(resolve_model(spec[3:]), max_new_tokens=max_new_tokens, threads=threads)
         return lambda case, episode_seed: policy
     raise ValueError(f"--policy={spec!r} is not valid; choose from: random, mcts, hf:PATH")
 
@@ -104,6 +113,7 @@ def evaluate(
     uct_c: float = 2.0,
     max_new_tokens: int = 32,
     max_moves: int | None = None,
+    threads: int | None = None,
     factory: Callable[[str, int], Policy] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -117,7 +127,7 @@ def evaluate(
     cases = [spiel.normalise_case(c) for c in spiel.split_cases(list(cases))]
     games = {c: spiel.load_game(c) for c in cases}  # bad cases fail before any model is loaded
     factory = factory or policy_factory(
-        policy, mcts_simulations=mcts_simulations, uct_c=uct_c, max_new_tokens=max_new_tokens
+        policy, mcts_simulations=mcts_simulations, uct_c=uct_c, max_new_tokens=max_new_tokens, threads=threads
     )
     report: dict[str, Any] = {
         "policy": policy,
