@@ -296,3 +296,26 @@ def test_docker_backend_needs_an_engine(fx):
         pass
     with pytest.raises(ValueError, match=r"backend='docker' needs a running Docker engine"):
         make("swe-synth", **fx.config(backend="docker"))
+
+
+def test_rows_through_the_datasets_loader_fill_the_cache(fx, tmp_path):
+    # a local dataset directory goes through the same datasets.load_dataset call as a hub id
+    source = tmp_path / "dataset"
+    source.mkdir()
+    (source / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in fx.rows))
+    cache = tmp_path / "cache"
+    env = make("swe-synth", **fx.config(dataset_name=str(source), cache_dir=str(cache), use_cache_only=False,
+                                        task_id_range=[0, 100]))
+    assert env.num_tasks == 2  # the range is clipped to the split size
+    assert sorted(p.name for p in cache.iterdir()) == ["task_0.json", "task_1.json"]
+    cached = make("swe-synth", **fx.config(cache_dir=str(cache)))
+    assert cached.task(1) == env.task(1)
+
+    from veritas_rl.envs.swe import main
+
+    out = tmp_path / "downloaded"
+    assert main(["download", "--dataset", str(source), "--cache-dir", str(out), "--start", "1"]) == 0
+    downloaded = json.loads((out / "task_1.json").read_text())
+    assert downloaded.pop("created_at").startswith("2026-01-01")  # a timestamp column, written as ISO 8601
+    assert downloaded == {k: v for k, v in fx.rows[1].items() if k != "created_at"}
+    assert not (out / "task_0.json").exists()

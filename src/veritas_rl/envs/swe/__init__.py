@@ -214,8 +214,13 @@ def load_rows(config: SweConfig) -> dict[int, dict[str, Any]]:
         if config.cache_dir:
             path = cache_path(config.cache_dir, task_id)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(row, default=str), encoding="utf-8")
+            path.write_text(json.dumps(row, default=_json_default), encoding="utf-8")
     return rows
+
+
+def _json_default(value: Any) -> str:
+    """Timestamps (``created_at`` loads as one from some dataset revisions) as ISO 8601."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _json_list(value: Any) -> list[str]:
@@ -268,7 +273,9 @@ def patch_files(patch: str) -> list[str]:
 
 def test_directives(repo: str, test_patch: str) -> list[str]:
     """What to pass the test runner: the test files the test patch touches (SWE-bench's convention)."""
-    files = [f for f in patch_files(test_patch) if f.endswith(".py") or repo not in REPO_TEST_COMMANDS]
+    from swebench.harness.constants import NON_TEST_EXTS  # data files the test patch adds are no tests
+
+    files = [f for f in patch_files(test_patch) if not any(f.endswith(ext) for ext in NON_TEST_EXTS)]
     if repo == "django/django":  # tests/foo/test_bar.py -> foo.test_bar
         out = []
         for f in files:
@@ -345,15 +352,23 @@ class RunResult:
 
 def run_sandboxed(cmd: list[str], cwd: Path, env: dict[str, str], timeout_s: float, memory_mb: int,
                   isolate_network: bool, log_path: Path) -> RunResult:
-    """Run ``cmd`` in its own process group with a memory limit (and no network where possible);
-    on timeout the whole group is killed. Output goes to ``log_path`` (a file, not a pipe, so a
+    """Run ``cmd`` in its own session/process group with a memory limit (``prlimit --as``, or
+    ``setrlimit`` in the child where util-linux is missing) and no network where possible
+    (``unshare -n``); on timeout the whole group is killed. Output goes to ``log_path`` (a file, not a pipe, so a
     grandchild that survives cannot block us)."""
     prefix = network_isolation_prefix() if isolate_network else []
+    memory_bytes = memory_mb * 1024 * 1024
+    prlimit = shutil.which("prlimit")
+    preexec = None
+    if prlimit:  # util-linux's prlimit: no Python code between fork and exec (verl scores from threads)
+        prefix = [*prefix, prlimit, "--core=0", *([f"--as={memory_bytes}"] if memory_bytes else []), "--"]
+    else:
+        preexec = _Limits(memory_bytes)
     start = time.monotonic()
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
             [*prefix, *cmd], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_Limits(memory_mb * 1024 * 1024),
+            start_new_session=True, preexec_fn=preexec,
         )
         timed_out = False
         try:
@@ -733,15 +748,16 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    rows, size = load_hub_rows(args.dataset, args.split, None)
+    try:
+        rows, size = load_hub_rows(args.dataset, args.split, None)
+    except OSError as err:  # offline, unknown dataset: say so in one line
+        log.error("cannot load %s[%s] from the Hugging Face hub: %s", args.dataset, args.split, err)
+        return 1
     stop = size if args.stop is None else min(args.stop, size)
     out = Path(args.cache_dir)
     out.mkdir(parents=True, exist_ok=True)
     for task_id in tqdm(range(args.start, stop), desc="rows", unit="row"):
-        cache_path(out, task_id).write_text(json.dumps(rows[task_id], default=str), encoding="utf-8")
+        cache_path(out, task_id).write_text(json.dumps(rows[task_id], default=_json_default), encoding="utf-8")
     log.info("wrote %d rows of %s[%s] to %s", max(0, stop - args.start), args.dataset, args.split, out)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
