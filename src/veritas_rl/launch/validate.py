@@ -11,8 +11,8 @@ goes further where it is cheap:
   the trainers do at start-up (actor, rollout, algorithm, critic, model; SFT: model, engine, optim,
   checkpoint, profiler), so verl's ``__post_init__`` checks run here and not on the cluster;
 * the loggers against verl's ``Tracking.supported_backend``;
-* the environment of ``data.custom_cls.config`` (``env``, ``task_types``, ``adapter_config``)
-  against our env registry and the env's config dataclass.
+* ``data.custom_cls.config`` parsed as ``DynamicEnvDataset`` parses it (``env``, ``task_types``,
+  ``adapter_config``, sizes, seed), and the env's config built from it (unknown keys, bad values).
 
 The composed config is printed as YAML on stdout (what ``--cfg job`` prints); errors are one line on
 stderr naming the key, exit status 2::
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -112,11 +113,16 @@ def _fits(default: Any, value: Any) -> bool:
     return True  # strings, lists, dicts, None: verl's own checks judge those
 
 
+@functools.lru_cache(maxsize=None)
+def _base(entry: str):
+    return compose(entry, [])
+
+
 def check_types(entry: str, cfg, overrides: Sequence[str]) -> None:
     """Each plain ``key=value`` override must have the scalar type of verl's default for ``key``."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    base = compose(entry, [])
+    base = _base(entry)
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     for override in parsed:
         key = override.key_or_group
@@ -148,24 +154,19 @@ def check_loggers(cfg) -> None:
 
 
 def check_env(cfg) -> None:
-    """``data.custom_cls.config`` must name a registered env whose config accepts ``adapter_config``."""
-    import dataclasses
-
+    """``data.custom_cls.config`` as ``DynamicEnvDataset`` parses it, and the env's config it builds."""
     from omegaconf import OmegaConf
 
     from veritas_rl.envs.base import build_config, spec
+    from veritas_rl.integrations.verl import parse_settings
 
-    dataset = OmegaConf.select(cfg, "data.custom_cls.config")
-    if dataset is None or dataset.get("env") is None:
+    raw = OmegaConf.select(cfg, "data.custom_cls.config")
+    if raw is None:
         return
-    env_spec = spec(str(dataset.env))
-    adapter = dataset.get("adapter_config")
-    values = OmegaConf.to_container(adapter, resolve=True) if adapter is not None else {}
-    field_names = {f.name for f in dataclasses.fields(env_spec.config_cls)}
-    if dataset.get("task_types") is not None and "task_types" in field_names:
-        values.setdefault("task_types", OmegaConf.to_container(dataset.task_types, resolve=True))
+    settings = parse_settings(raw)
+    env_spec = spec(settings.env)
     try:
-        build_config(env_spec.config_cls, values, env_name=env_spec.name)
+        build_config(env_spec.config_cls, settings.env_config(), env_name=env_spec.name)
     except ValueError as err:
         raise ValueError(f"data.custom_cls.config (env {env_spec.name!r}): {err}") from None
 

@@ -72,7 +72,8 @@ vr_var() {
 vr_usage() {
   local name
   printf '%s\n\n' "${VR_USAGE:-usage: $(basename "$0") [HYDRA_OVERRIDE ...]}"
-  printf 'Variables (from the environment or %s/.env; the environment wins):\n' "$REPO_ROOT"
+  printf 'Variables (from the environment or the .env file; the environment wins):\n'
+  printf '  %-30s %s (default: %s)\n' ENV_FILE "the .env file to read" "$REPO_ROOT/.env"
   for name in "${VR_VARS[@]}"; do
     printf '  %-30s %s (default: %s)\n' "$name" "${VR_VAR_HELP[$name]}" "${VR_VAR_DEFAULT[$name]}"
   done
@@ -211,7 +212,7 @@ vr_declare_common_vars() {
   vr_var AGENT_MODEL_REPO_ID "" "model: a local directory or a Hugging Face repo id (downloaded into train/models/<repo>); empty = the embedded SmolLM2-135M-Instruct"
   vr_var MODEL_PATH "" "a local model directory; wins over AGENT_MODEL_REPO_ID"
   vr_var HF_TOKEN "" "Hugging Face token for gated/private models (never printed)"
-  vr_var GPU_COUNT "" "GPUs per node" "CUDA_VISIBLE_DEVICES count, else nvidia-smi count, else 2"
+  vr_var GPU_COUNT "" "GPUs per node" "the CUDA_VISIBLE_DEVICES count, else the nvidia-smi count, else 2"
   vr_var NNODES 1 "number of nodes"
   vr_var WANDB_PROJECT veritas-rl "W&B / verl project name (trainer.project_name)"
   vr_var RUN_NAME "" "run (experiment) name; reuse one with RESUME=1 to continue it" "\$WANDB_EXP-YYYYmmdd-HHMMSS"
@@ -332,6 +333,9 @@ vr_declare_rl_vars() {
   vr_var GPU_MEMORY_UTILIZATION 0.5 "share of GPU memory for the rollout engine"
   vr_var PARAM_OFFLOAD 0 "1 = offload FSDP parameters to CPU"
   vr_var OPTIMIZER_OFFLOAD 0 "1 = offload the optimizer state to CPU"
+  vr_var DATASET_TRAIN_SIZE "" "tasks in the training split (data.custom_cls.config.train_size); empty = the dataset's default"
+  vr_var DATASET_VAL_SIZE "" "tasks in the validation split (data.custom_cls.config.val_size); empty = the dataset's default"
+  vr_var DATASET_SEED "" "which tasks, in which order (data.custom_cls.config.seed); empty = the dataset's default (0)"
   vr_var RAY_ADDRESS "" "an existing Ray cluster (multi-node), e.g. 10.0.0.1:6379; empty = start a local one"
 }
 
@@ -346,6 +350,9 @@ vr_rl_overrides() {
   vr_check_int TEST_FREQ -1
   [[ -z $TOTAL_TRAINING_STEPS ]] || vr_check_int TOTAL_TRAINING_STEPS 1
   [[ -z $MAX_CKPT_TO_KEEP ]] || vr_check_int MAX_CKPT_TO_KEEP 1
+  [[ -z $DATASET_TRAIN_SIZE ]] || vr_check_int DATASET_TRAIN_SIZE 1
+  [[ -z $DATASET_VAL_SIZE ]] || vr_check_int DATASET_VAL_SIZE 1
+  [[ -z $DATASET_SEED ]] || vr_check_int DATASET_SEED
   for name in ENABLE_LORA USE_SHM LAYERED_SUMMON USE_KL_LOSS VAL_BEFORE_TRAIN PARAM_OFFLOAD OPTIMIZER_OFFLOAD; do
     vr_check_bool "$name"
   done
@@ -394,6 +401,9 @@ vr_rl_overrides() {
     "$rollout.log_prob_micro_batch_size_per_gpu=$MICRO_BATCH_SIZE_PER_GPU"
     "$rollout.layered_summon=$(vr_py_bool "$LAYERED_SUMMON")"
   )
+  [[ -z $DATASET_TRAIN_SIZE ]] || VR_ARGS+=("+data.custom_cls.config.train_size=$DATASET_TRAIN_SIZE")
+  [[ -z $DATASET_VAL_SIZE ]] || VR_ARGS+=("+data.custom_cls.config.val_size=$DATASET_VAL_SIZE")
+  [[ -z $DATASET_SEED ]] || VR_ARGS+=("+data.custom_cls.config.seed=$DATASET_SEED")
   if [[ -n $ATTN_IMPLEMENTATION ]]; then
     VR_ARGS+=("+$model.override_config.attn_implementation=$ATTN_IMPLEMENTATION")
   fi
