@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import socket
 import subprocess
@@ -110,6 +111,15 @@ def test_infinite_loop_scores_zero_within_the_timeout(fx, tmp_path):
     assert "test_clamp" not in ps and str(work) not in ps
 
 
+def test_patch_writing_outside_the_worktree_is_refused(env, fx, tmp_path):
+    outside = "../../escaped-7f3a.txt"
+    patch = (f"diff --git a/{outside} b/{outside}\nnew file mode 100644\n--- /dev/null\n+++ b/{outside}\n"
+             "@@ -0,0 +1 @@\n+escaped\n")
+    score = env.score(env.task(0), fenced(patch))
+    assert score.value == 0.0 and "patch does not apply" in score.info["reason"]
+    assert "invalid path" in score.info["reason"]
+
+
 def test_repos_dir_working_tree_is_untouched(fx, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
@@ -145,6 +155,19 @@ def test_identical_patches_are_scored_once(fx, tmp_path):
     assert other.score(other.task(1), other.oracle(other.task(1))).value == 1.0
     assert (other.test_runs, other.cache_hits) == (0, 1)
     assert len(list((tmp_path / "results").rglob("*.json"))) == 1
+
+
+def test_concurrent_identical_patches_run_the_tests_once(fx):
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = make("swe-synth", **fx.config())
+    task = env.task(0)
+    with ThreadPoolExecutor(4) as pool:  # as verl's reward loop scores a GRPO group
+        scores = list(pool.map(lambda _: env.score(task, env.oracle(task)), range(4)))
+    assert [s.value for s in scores] == [1.0] * 4
+    assert (env.test_runs, env.cache_hits) == (1, 3)
+    clone = pickle.loads(pickle.dumps(env))  # Ray ships envs between processes; the results travel along
+    assert clone.score(task, env.oracle(task)).value == 1.0 and clone.test_runs == 1
 
 
 # -- data and task selection ---------------------------------------------------------------------

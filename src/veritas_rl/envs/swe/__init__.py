@@ -461,6 +461,7 @@ class SweEnv(Env):
         if not self._ids:
             raise SweDataError(f"no rows selected: task_ids={config.task_ids!r} task_id_range={config.task_id_range!r}")
         self._results: dict[tuple[str, str], dict[str, Any]] = {}
+        self._pending: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.Lock()
         self._context_cache: dict[int, str] = {}
         #: how many times the test command actually ran (cache hits do not count)
@@ -470,12 +471,13 @@ class SweEnv(Env):
             self._docker = _docker_client()
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for Ray: no lock, no docker client
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_docker")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_docker", "_pending")}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._pending = {}
         if self.config.backend == "docker":
             self._docker = _docker_client()
 
@@ -569,24 +571,41 @@ class SweEnv(Env):
         return reward_from(result, list(task.extra["FAIL_TO_PASS"]), self.config.reward_mode)
 
     def evaluate(self, task: Task, patch: str) -> dict[str, Any]:
-        """Test results of ``patch`` for ``task`` (cached by instance and patch hash)."""
+        """Test results of ``patch`` for ``task``, cached by instance and patch hash. Concurrent calls
+        with the same patch (a GRPO group often repeats one) wait for the first instead of re-running."""
         key = (str(task.extra["instance_id"]), hashlib.sha256(patch.encode()).hexdigest())
-        with self._lock:
-            cached = self._results.get(key)
+        while True:
+            with self._lock:
+                cached = self._results.get(key)
+                pending = self._pending.get(key) if cached is None else None
+                owner = cached is None and pending is None
+                if owner:
+                    pending = self._pending[key] = threading.Event()
+            if pending is None or owner:
+                break
+            pending.wait()  # another thread is evaluating this patch; then look again
         if cached is None:
             cached = self._disk_cache_get(key)
         if cached is not None:
             with self._lock:
                 self.cache_hits += 1
                 self._results[key] = cached
+                done = self._pending.pop(key, None) if owner else None
+            if done is not None:
+                done.set()
             return cached
-        if self.config.backend == "docker":
-            result = self._evaluate_docker(task, patch)
-        else:
-            result = self._evaluate_local(task, patch)
-        with self._lock:
-            self._results[key] = result
-        self._disk_cache_put(key, result)
+        try:
+            if self.config.backend == "docker":
+                result = self._evaluate_docker(task, patch)
+            else:
+                result = self._evaluate_local(task, patch)
+            with self._lock:
+                self._results[key] = result
+            self._disk_cache_put(key, result)
+        finally:
+            with self._lock:
+                done = self._pending.pop(key)
+            done.set()
         return result
 
     def _disk_cache_file(self, key: tuple[str, str]) -> Path | None:
