@@ -44,6 +44,8 @@ def env():
         ("Final answer: 3. Checking again, the answer is 4.", "4", "the answer is"),
         ("The answer is 4. Final answer: 3", "4", "the answer is"),
         ("So the answer is $1,234.50.", "1,234.50", "the answer is"),
+        ("The answer is: **42**", "42", "the answer is"),
+        ("The answer is \\(42\\). Done.", "\\(42\\)", "the answer is"),
         ("#### 5\n**Final Answer:** 6", "6", "final answer"),
         ("The final answer is 12 apples. That is all.", "12 apples", "final answer"),
         ("work...\n#### 72", "72", "####"),
@@ -74,6 +76,9 @@ def test_extraction_order(text, expected, how):
         ("6,000", "6000"),
         ("2.5", "5/2"),
         ("12", "x = 12"),
+        ("42", "\\(42\\)"),
+        ("42", "$42$"),
+        ("18", "\\text{18 dollars}"),
     ],
 )
 def test_numeric_normalisation_matches(gold, answer):
@@ -114,6 +119,12 @@ def test_math_verify_symbolic(gold, answer, ok):
     assert (score.value == 1.0) is ok, score.info
     if ok:
         assert score.info["match"] in ("math-verify", "exact")
+
+
+def test_delimited_answers_through_the_env(env):
+    task = _task("42")
+    for text in ("The answer is \\(42\\).", "Final answer: $42$", "The answer is: **42**", "#### 42"):
+        assert env.score(task, text).value == 1.0, text
 
 
 def test_symbolic_through_the_env(env):

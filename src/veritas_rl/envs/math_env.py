@@ -204,7 +204,7 @@ def _trim_slot(slot: str) -> str:
         if s.lower().startswith(lead):
             s = s[len(lead) :].strip()
     s = s.strip("*").strip()  # **Final answer:** 42
-    s = s.strip("$").strip()
+    s = _strip_math_delimiters(s)
     # a sentence after the answer ("42. That is all") ends the slot
     cut = s.find(". ")
     if cut > 0:
@@ -212,9 +212,18 @@ def _trim_slot(slot: str) -> str:
     return s.rstrip(".").strip()
 
 
+def _strip_math_delimiters(text: str) -> str:
+    r"""``$42$``, ``\(42\)``, ``\[42\]`` -> ``42``."""
+    s = text.strip()
+    for left, right in (("\\(", "\\)"), ("\\[", "\\]"), ("$$", "$$"), ("$", "$")):
+        if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
+            s = s[len(left) : len(s) - len(right)].strip()
+    return s.strip("$").strip()
+
+
 def normalize_numeric(text: str) -> Fraction | None:
     r"""A number from an answer slot: ``$1,234.50``, ``72.0``, ``50%``, ``\$18``, ``18 dollars``, ``\frac{1}{2}``."""
-    s = text.strip().replace("\\$", "$").replace("\\%", "%").replace("\\,", "").replace("{,}", ",")
+    s = _strip_math_delimiters(text).replace("\\$", "$").replace("\\%", "%").replace("\\,", "").replace("{,}", ",")
     s = s.replace("\\!", "").replace("\\text{", "").replace("\\mathrm{", "")
     frac = _latex_frac(s)
     if frac is not None:

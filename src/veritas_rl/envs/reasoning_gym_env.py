@@ -23,6 +23,8 @@ ANSWER_INSTRUCTION = (
 )
 #: answers longer than this (inside the tags) are not handed to the dataset's scorer
 MAX_ANSWER_CHARS = 20_000
+#: items kept in memory for scoring (scoring needs the item; regenerating it costs one ``dataset[i]``)
+ENTRY_CACHE_SIZE = 4096
 
 
 def rg_dataset_names() -> list[str]:
@@ -101,17 +103,20 @@ class ReasoningGymEnv(Env):
         return index
 
     def entry(self, task_id: int) -> dict[str, Any]:
-        """The reasoning-gym item behind ``task_id`` (a small LRU cache: scoring needs it again)."""
+        """The reasoning-gym item behind ``task_id`` (kept in a small LRU cache: scoring needs it again)."""
         task_id = int(task_id)
         if not 0 <= task_id < self.num_tasks:
             raise ValueError(f"task_id={task_id} outside [0, {self.num_tasks}) (size={self.config.size})")
-        item = self._entries.get(task_id)
+        # pop + re-insert (each step atomic under the GIL): safe when reward threads share the env
+        item = self._entries.pop(task_id, None)
         if item is None:
-            item = self._entries[task_id] = self.dataset[task_id]
-            if len(self._entries) > 4096:
+            item = self.dataset[task_id]
+        self._entries[task_id] = item
+        while len(self._entries) > ENTRY_CACHE_SIZE:
+            try:
                 self._entries.popitem(last=False)
-        else:
-            self._entries.move_to_end(task_id)
+            except KeyError:
+                break
         return item
 
     def task(self, task_id: int) -> Task:
