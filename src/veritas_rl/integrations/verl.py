@@ -296,7 +296,10 @@ class DynamicEnvDataset(_dataset_base()):
     @property
     def env(self):
         """This process's env instance (built once per process and config, rebuilt after unpickling)."""
-        return make_cached(self.env_name, self.env_config)
+        env = self.__dict__.get("_env")
+        if env is None:
+            env = self.__dict__["_env"] = make_cached(self.env_name, self.env_config)
+        return env
 
     def __len__(self) -> int:
         return self.length
@@ -346,7 +349,10 @@ class DynamicEnvDataset(_dataset_base()):
         raise NotImplementedError("DynamicEnvDataset is indexed on the fly; it is not split into sub-datasets")
 
     def __getstate__(self):
-        return dict(self.__dict__)
+        # RLHFDataset's version drops its dataframe; ours drops the env (rebuilt once per process)
+        state = dict(self.__dict__)
+        state.pop("_env", None)
+        return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
