@@ -12,7 +12,7 @@ from veritas_rl.data.parquet import read_parquet_rows
 from veritas_rl.envs import Task, make, names
 
 #: envs whose tasks are cheap to build and score on CPU (those registered at collection time)
-RL_ENVS = [n for n in ("lgc-v2", "math", "answer-tag", "reasoning-gym") if n in names()]
+RL_ENVS = [n for n in ("lgc-v2", "math", "answer-tag", "reasoning-gym", "openspiel") if n in names()]
 GARBAGE = "lorem ipsum dolor sit amet ### no answer here"
 
 
