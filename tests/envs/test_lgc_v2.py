@@ -13,7 +13,7 @@ from veritas_rl.envs import make
 from veritas_rl.envs.lgc_v2 import (
     SEEDS_PER_TYPE,
     TASK_TYPES,
-    ArithmeticError_,
+    ExpressionError,
     _first_error,
     make_task_id,
     parse_arithmetic,
@@ -64,6 +64,7 @@ def test_default_serves_all_types_and_rejects_unconfigured_type():
     assert {split_task_id(env.task_id_at(i))[0] for i in range(len(TASK_TYPES))} == set(TASK_TYPES)
     only = make("lgc-v2", task_types="sudoku")  # a bare string, as from a CLI, is one type
     assert only.types == ("sudoku",)
+    assert make("lgc-v2", task_types="sudoku, game_of_24").types == ("game_of_24", "sudoku")
     with pytest.raises(ValueError, match="not in task_types"):
         only.task(make_task_id("game_of_24", 1))
 
@@ -187,7 +188,7 @@ def test_solve_24_and_parser():
     assert solve_24((4, 4, 10, 10)) is not None  # (10*10-4)/4
     assert parse_arithmetic("(1+2)*3-4/8") == (Fraction(17, 2), [1, 2, 3, 4, 8])
     for bad in ("2**3", "-3+27", "1+", "(1+2", "eval('1')", "1/0", "3 4"):
-        with pytest.raises(ArithmeticError_):
+        with pytest.raises(ExpressionError):
             parse_arithmetic(bad)
 
 

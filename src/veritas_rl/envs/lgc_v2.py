@@ -5,18 +5,16 @@ prompt states its answer format; every scorer accepts any correct answer where s
 expression that makes 24, any sudoku grid that satisfies the givens, any cryptarithm mapping that
 makes the sum true).
 
-=====  ===============================  ====================================================
- id     task type                        answer format
-=====  ===============================  ====================================================
-  0     ``dyck_language``                final line ``Answer: ) ] }`` (the missing closers)
-  1     ``game_of_24``                   ``\\boxed{(8-4)*(7-1)}`` (an expression)
-  2     ``operation``                    ``\\boxed{42}``
-  3     ``cryptarithm``                  ``\\boxed{A=1,B=2,...}`` (reasoning-gym generator/verifier)
-  4     ``dyck_language2``               ``\\boxed{7}`` (position of the first error, 0 if balanced)
-  6     ``boolean_expressions``          ``\\boxed{True}`` / ``\\boxed{False}``
-  7     ``sudoku``                       a fenced block holding the 9x9 grid
-  8     ``dyck_language_reasoning_errors`` ``\\boxed{2,5}`` or ``\\boxed{none}`` (wrong thoughts)
-=====  ===============================  ====================================================
+Task types (id: name — answer format):
+
+* 0: ``dyck_language`` — final line ``Answer: ) ] }`` (the missing closers)
+* 1: ``game_of_24`` — ``\\boxed{(8-4)*(7-1)}`` (any expression that makes 24)
+* 2: ``operation`` — ``\\boxed{42}``
+* 3: ``cryptarithm`` — ``\\boxed{A=1,B=2,...}`` (reasoning-gym generator and verifier)
+* 4: ``dyck_language2`` — ``\\boxed{7}`` (position of the first error, 0 if balanced)
+* 6: ``boolean_expressions`` — ``\\boxed{True}`` / ``\\boxed{False}``
+* 7: ``sudoku`` — the 9x9 grid in a fenced code block
+* 8: ``dyck_language_reasoning_errors`` — ``\\boxed{2,5}`` or ``\\boxed{none}`` (the wrong thoughts)
 """
 
 from __future__ import annotations
@@ -91,8 +89,12 @@ class LgcV2Config:
 
     def __post_init__(self):
         types = self.task_types
-        if isinstance(types, str):
+        if isinstance(types, str):  # "sudoku" or "sudoku,game_of_24" from a command line
+            types = tuple(t.strip() for t in types.split(",") if t.strip())
+        elif isinstance(types, (int, float)):
             types = (types,)
+        else:  # any sequence (list, tuple, an OmegaConf ListConfig)
+            types = tuple(types)
         if not types:
             raise ValueError(f"task_types is empty; choose from: {', '.join(TASK_TYPES)}")
         for name in types:
@@ -335,14 +337,6 @@ def _score_reasoning_errors(task: Task, answer: str) -> Score:
 # game of 24 (1) — our generator with a solvability memo; a tiny exact parser as verifier
 # =============================================================================================
 
-_OPS: dict[str, Callable[[Fraction, Fraction], Fraction | None]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b if b else None,
-}
-
-
 def solve_24(numbers: tuple[int, ...], target: int = 24) -> str | None:
     """An expression that uses each of ``numbers`` once with + - * / and makes ``target``, or ``None``.
 
@@ -397,7 +391,7 @@ def solve_24(numbers: tuple[int, ...], target: int = 24) -> str | None:
 def _exact_value(expr: str) -> Fraction | None:
     try:
         return parse_arithmetic(expr)[0]
-    except ArithmeticError_:
+    except ExpressionError:
         return None
 
 
@@ -409,23 +403,14 @@ def _render(how: Any, top: bool = False) -> str:
     return text if top else f"({text})"
 
 
-def _matching_paren(text: str, at: int) -> int:
-    depth = 0
-    for j in range(at, len(text)):
-        depth += {"(": 1, ")": -1}.get(text[j], 0)
-        if depth == 0:
-            return j
-    return -1
-
-
-class ArithmeticError_(ValueError):
+class ExpressionError(ValueError):
     """The answer is not a well-formed arithmetic expression."""
 
 
 def parse_arithmetic(text: str) -> tuple[Fraction, list[int]]:
     """Evaluate ``text`` (integers, + - * /, parentheses; no unary minus) exactly.
 
-    Returns ``(value, integer literals used)``. Raises :class:`ArithmeticError_` on anything else,
+    Returns ``(value, integer literals used)``. Raises :class:`ExpressionError` on anything else,
     including division by zero. Recursion depth is bounded by the caller's length limit.
     """
     tokens: list[str] = []
@@ -444,7 +429,7 @@ def parse_arithmetic(text: str) -> tuple[Fraction, list[int]]:
             tokens.append(c)
             i += 1
         else:
-            raise ArithmeticError_(f"unexpected character {c!r}")
+            raise ExpressionError(f"unexpected character {c!r}")
     pos = 0
     literals: list[int] = []
 
@@ -470,7 +455,7 @@ def parse_arithmetic(text: str) -> tuple[Fraction, list[int]]:
             rhs = atom()
             if op == "/":
                 if rhs == 0:
-                    raise ArithmeticError_("division by zero")
+                    raise ExpressionError("division by zero")
                 value = value / rhs
             else:
                 value = value * rhs
@@ -480,23 +465,23 @@ def parse_arithmetic(text: str) -> tuple[Fraction, list[int]]:
         nonlocal pos
         tok = peek()
         if tok is None:
-            raise ArithmeticError_("expression ends early")
+            raise ExpressionError("expression ends early")
         if tok == "(":
             pos += 1
             value = expr()
             if peek() != ")":
-                raise ArithmeticError_("missing ')'")
+                raise ExpressionError("missing ')'")
             pos += 1
             return value
         if tok.isdigit():
             pos += 1
             literals.append(int(tok))
             return Fraction(int(tok))
-        raise ArithmeticError_(f"unexpected token {tok!r}")
+        raise ExpressionError(f"unexpected token {tok!r}")
 
     value = expr()
     if pos != len(tokens):
-        raise ArithmeticError_(f"unexpected token {tokens[pos]!r}")
+        raise ExpressionError(f"unexpected token {tokens[pos]!r}")
     return value, literals
 
 
@@ -557,7 +542,7 @@ def _score_game_of_24(task: Task, answer: str) -> Score:
         expr = expr.replace(a, b)
     try:
         value, used = parse_arithmetic(expr)
-    except ArithmeticError_ as err:
+    except ExpressionError as err:
         return Score.zero(f"not a valid arithmetic expression: {err}", answer=slot)
     if sorted(used) != sorted(int(n) for n in task.extra["numbers"]):
         return Score.zero("does not use each given number exactly once", answer=slot, used=used)
