@@ -240,3 +240,20 @@ def test_swe_synth_sft_through_verl_multiturn_dataset(tmp_path, smollm2_tokenize
         item = dataset[k]
         assert len(item["input_ids"]) <= 600
         assert_loss_on_assistant_turn_only(item, row["messages"], smollm2_tokenizer)
+
+
+def test_rl_rows_match_the_dynamic_dataset(smollm2_tokenizer):
+    """A static row holds the same ``extra_info``/``reward_model``/prompt as DynamicEnvDataset's item for that task."""
+    from tests.verl_utils import build_verl_dataset, compose_ppo_config, plugin_overrides
+
+    cfg = compose_ppo_config(plugin_overrides(env="lgc-v2", pkg=True, extra=["+data.custom_cls.config.task_types=[sudoku,operation]"]))
+    dynamic = build_verl_dataset(cfg, "val", smollm2_tokenizer)
+    env = make("lgc-v2", task_types=["sudoku", "operation"])
+    config_json = json.dumps({"task_types": ["sudoku", "operation"]}, sort_keys=True)
+    for k in range(3):
+        item = dynamic[k]
+        task = env.task(item["extra_info"]["task_id"])
+        row = generate.rl_row(task, "lgc-v2", config_json, k, "val")
+        assert row["extra_info"] == item["extra_info"]
+        assert row["reward_model"] == item["reward_model"]
+        assert (row["prompt"], row["data_source"]) == (item["raw_prompt"], item["data_source"])
