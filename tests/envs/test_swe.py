@@ -232,6 +232,7 @@ def test_prompt_has_the_issue_and_code_context_within_budget(fx):
 
 
 DIFF = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
+MD_DIFF = "--- a/README.md\n+++ b/README.md\n@@ -1,3 +1,3 @@\n ```\n-old\n+new\n ```\n"
 
 
 @pytest.mark.parametrize(
@@ -242,6 +243,7 @@ DIFF = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
         (f"first\n```diff\n{DIFF.replace('+b', '+c')}```\nbetter:\n```diff\n{DIFF}```", DIFF),
         (f"```python\nprint(1)\n```\n```diff\n{DIFF}```", DIFF),
         (f"```\n{DIFF}```", DIFF),
+        (f"```diff\n{MD_DIFF}```\nThat is all.", MD_DIFF),  # fences inside the patched file
         ("I think the fix is to change clamp.", None),
         ("```diff\n--- a/x.py\n@@ -1 +1 @@\n-a\n+b\n```", None),
         ("```diff\n--- a/x.py\n+++ b/x.py\n-a\n+b\n```", None),

@@ -232,7 +232,9 @@ def _json_list(value: Any) -> list[str]:
 
 # -- diffs ---------------------------------------------------------------------------------------
 
-_FENCE = re.compile(r"```[ \t]*(diff|patch)?[^\n]*\n(.*?)\n?```", re.S)
+#: a fenced block; the closing fence must start its line (a diff line never does: they start with
+#: ' ', '+', '-', '@' or a header), so a patch that edits Markdown fences is not cut short
+_FENCE = re.compile(r"^[ \t]*```[ \t]*(diff|patch)?[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 _DIFF_FILE = re.compile(r"^diff --git a/(\S+) b/(\S+)", re.M)
 _PLUS_FILE = re.compile(r"^\+\+\+ (?:b/)?(\S+)", re.M)
 _MINUS_FILE = re.compile(r"^--- (?:a/)?(\S+)", re.M)
