@@ -75,9 +75,12 @@ def bench_converter(rows: int, work: Path, tokenizer: str | None, token_rows: in
         with src.open(encoding="utf-8") as fh, head.open("w", encoding="utf-8") as out:
             for _, line in zip(range(token_rows), fh):
                 out.write(line)
-        results.append(timed("convert_swe_synth_sft --max-tokens 2048 (SmolLM2 tokenizer)", token_rows, lambda: swe_synth.main(
-            ["--input", str(head), "--no-progress", "--val-ratio", "0.1", "--output-dir", str(work / "c2"),
-             "--max-tokens", "2048", "--tokenizer", tokenizer])))
+        for num_proc in (1, 2):
+            results.append(timed(
+                f"convert_swe_synth_sft --max-tokens 2048 --num-proc {num_proc} (SmolLM2 tokenizer)", token_rows,
+                lambda: swe_synth.main(["--input", str(head), "--no-progress", "--val-ratio", "0.1", "--output-dir",
+                                        str(work / f"c2-{num_proc}"), "--max-tokens", "2048", "--tokenizer", tokenizer,
+                                        "--num-proc", str(num_proc)])))
     return results
 
 

@@ -167,6 +167,16 @@ def test_token_limit_with_real_tokenizer(fixture_rows, smollm2_tokenizer):
         assert counter.example_tokens(longer, ex["response"]) > max_tokens
 
 
+def test_worker_processes_give_the_same_result(fixture_rows, smollm2_tokenizer):
+    counter = swe_synth.TokenCounter(smollm2_tokenizer)
+    limits = Limits(max_tokens=700, keep_first_turns=1)
+    one = convert(fixture_rows, limits, counter=counter)
+    two = convert(fixture_rows, limits, counter=counter, num_proc=2)
+    assert two == one and one[1].truncated == 17
+    # and stopping early (--max-samples) ends the pool cleanly with the same first rows
+    assert convert(fixture_rows, limits, counter=counter, num_proc=2, max_samples=4)[0] == one[0][:4]
+
+
 def test_split_sizes_disjoint_and_deterministic(fixture_jsonl, tmp_path):
     outs = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
@@ -211,6 +221,7 @@ def test_max_samples_and_bad_rows(tmp_path):
         (["--max-tokens", "100"], "--max-tokens needs --tokenizer"),
         (["--val-ratio", "1.5"], "--val-ratio"),
         (["--max-chars-prompt", "0"], "--max-chars-prompt"),
+        (["--num-proc", "0"], "--num-proc"),
         (["--input", "missing.csv"], "not a file"),
     ],
 )
