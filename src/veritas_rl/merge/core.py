@@ -83,11 +83,15 @@ def _tied_embeddings(config: dict) -> bool:
     return bool(text.get("tie_word_embeddings"))
 
 
+def natural_key(name: str) -> list:
+    """Sort key that puts layers in model order: ``layers.2`` before ``layers.10``."""
+    return [int(part) if part.isdigit() else part for part in name.split(".")]
+
+
 def check_compatible(adapter: Adapter, layout: dict[str, tuple[str, tuple[int, ...]]], base_config: dict) -> None:
-    """Fail, naming the first mismatching module, if the adapter was not trained on a base of this shape."""
+    """Fail, naming the first mismatching module (in layer order), if the adapter was not trained on this base."""
     tied = _tied_embeddings(base_config)
-    order = {name: i for i, name in enumerate(layout)}
-    for name in sorted(adapter.modules, key=lambda n: order.get(n, len(order))):
+    for name in sorted(adapter.modules, key=natural_key):
         lm = adapter.modules[name]
         if name not in layout:
             if tied and name.endswith("lm_head.weight"):
@@ -108,7 +112,7 @@ def check_compatible(adapter: Adapter, layout: dict[str, tuple[str, tuple[int, .
                 f"{list(lm.expected_shape)} (lora_A {list(lm.A.shape)}, lora_B {list(lm.B.shape)}), the base has "
                 f"{list(shape)} — was the adapter trained on a different base model?"
             )
-    for name in sorted(adapter.replacements, key=lambda n: order.get(n, len(order))):
+    for name in sorted(adapter.replacements, key=natural_key):
         tensor = adapter.replacements[name]
         if name not in layout:
             raise MergeError(f"adapter tensor {name!r} (modules_to_save) has no counterpart in the base model")

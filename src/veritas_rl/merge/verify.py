@@ -163,6 +163,14 @@ def verify_merge(
     base_dir, merged_dir = Path(base_dir), Path(merged_dir)
     weights = check_weights(base_dir, adapter, merged_dir)
     failures = list(weights.failures)
+    if failures:  # the written weights are already wrong: fail fast, without loading three models
+        nan = float("nan")
+        report = VerifyReport(False, weights.dtype, nan, LOGIT_BOUNDS.get(weights.dtype, MATH_BOUND), nan, nan,
+                              weights.checked, weights.changed, weights.below, weights.tensors, failures)
+        log.error("%s", report.summary())
+        if raise_on_failure:
+            raise VerificationError(report.summary())
+        return report
 
     tokenizer = AutoTokenizer.from_pretrained(merged_dir, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
