@@ -404,3 +404,19 @@ def test_config_errors(config, match):
 def test_aliases():
     for alias in ("lgc_v2", "logic-v2", "logic_v2"):
         assert make(alias, task_types=["sudoku"]).name == "lgc-v2"
+
+
+def test_prompts_fit_the_default_prompt_budget(env, smollm2_tokenizer):
+    """Every default-config prompt fits the launchers' default data.max_prompt_length (1024 tokens)."""
+    longest = {}
+    for task_type in ALL_TYPES:
+        lengths = []
+        for seed in range(0, 400, 50):
+            task = _task(env, task_type, seed)
+            ids = smollm2_tokenizer.apply_chat_template(task.prompt, add_generation_prompt=True, tokenize=True)
+            ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+            lengths.append(len(ids))
+        longest[task_type] = max(lengths)
+        assert 20 < max(lengths) <= 1024, (task_type, max(lengths))
+    # the trace of the reasoning-errors task is the longest prompt, sudoku's grid next
+    assert longest["dyck_language_reasoning_errors"] > longest["dyck_language"]
