@@ -1,0 +1,109 @@
+"""Learning benchmark: GRPO with the TRL backend on a few envs, greedy accuracy before -> after.
+
+For each case it runs ``veritas_rl.train.runner.run`` (the code behind ``veritas train grpo``) and
+writes one table row: model, env + config, steps, wall-clock, device, baseline -> trained greedy
+accuracy on the held-out tasks (dense indices [0, eval_size), disjoint from training).
+
+    python benchmarks/learning.py                       # all cases, results in ./learning-out
+    python benchmarks/learning.py --cases arithmetic --steps 100 --out "$OUT"
+    python benchmarks/learning.py --cases arithmetic --steps 2 --eval-size 8 --smoke   # CPU check of the plumbing
+
+Meant for one GPU (see docs/benchmarks.md for measured rows); on a CPU use --smoke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+log = logging.getLogger("benchmarks.learning")
+
+#: name -> (env, env config, settings overrides). Settings not named here are TrainSettings defaults.
+CASES: dict[str, tuple[str, dict, dict]] = {
+    # two-term sums of 1-2 digit numbers (answer-tag's offline default), exact match of the <answer> tag
+    "arithmetic": ("answer-tag", {}, {"learning_rate": 2e-5, "max_new_tokens": 64}),
+    # an lgc-v2 subset with short exact answers
+    "lgc-v2-boolean": ("lgc-v2", {"task_types": ["boolean_expressions"]}, {"learning_rate": 2e-5,
+                                                                            "max_new_tokens": 96}),
+    # OpenSpiel, reward 1.0 for any legal move of the position
+    "openspiel-legal": ("openspiel", {"reward_mode": "legal", "game_types": ["tic_tac_toe", "connect_four"],
+                                      "num_tasks_per_case": 2000}, {"learning_rate": 2e-5, "max_new_tokens": 64}),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of: {', '.join(CASES)}")
+    p.add_argument("--steps", type=int, default=100, help="GRPO steps per case (default: 100)")
+    p.add_argument("--eval-size", type=int, default=200, help="held-out tasks per case (default: 200)")
+    p.add_argument("--train-size", type=int, default=2048, help="training tasks per case (default: 2048)")
+    p.add_argument("--prompts-per-step", type=int, default=8, help="prompts per step (default: 8)")
+    p.add_argument("--num-generations", type=int, default=8, help="completions per prompt (default: 8)")
+    p.add_argument("--model", default=None, help="hub id or local dir (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--out", default="learning-out", help="where the table, JSON and plots go")
+    p.add_argument("--runs-dir", default=None, help="run directories (default: <out>/runs; checkpoints are large)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--smoke", action="store_true", help="tiny CPU settings (LoRA r=4, 8 new tokens): plumbing only")
+    return p
+
+
+def row_markdown(r: dict) -> str:
+    cfg = json.dumps(r["env_config"], separators=(",", ":")) if r["env_config"] else "default"
+    return (f"| {r['model']} | `{r['env']}` `{cfg}` | {r['steps']} | {r['train_seconds']:.0f} s | {r['device']} | "
+            f"{100 * r['before']:.1f}% → {100 * r['after']:.1f}% (n={r['n']}) |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from veritas_rl.train.runner import run
+    from veritas_rl.train.settings import build_settings
+
+    names = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in names if c not in CASES]
+    if unknown:
+        raise SystemExit(f"unknown case(s) {unknown}; choose from: {', '.join(CASES)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_dir = Path(args.runs_dir) if args.runs_dir else out / "runs"
+    rows = []
+    for name in names:
+        env, env_config, overrides = CASES[name]
+        settings = {
+            "mode": "grpo", "env": env, "env_config": env_config, "model": args.model, "seed": args.seed,
+            "max_steps": args.steps, "train_size": args.train_size, "eval_size": args.eval_size, "eval": True,
+            "num_generations": args.num_generations, "batch_size": args.prompts_per_step * args.num_generations,
+            "output_dir": str(runs_dir), "run_name": f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+            "save_steps": 10_000, "save_total_limit": 1, "save_final_model": False, "zero_reward_patience": 0,
+            "eval_batch_size": 64, **overrides,
+        }
+        if args.smoke:
+            settings.update(lora_rank=4, max_new_tokens=8, batch_size=4, num_generations=2, eval_batch_size=8,
+                            cpu_threads=1)
+        t0 = time.perf_counter()
+        result = run(build_settings(None, settings))
+        rep = result.report
+        row = {
+            "case": name, "model": Path(rep["model"]).name, "env": rep["env"], "env_config": env_config,
+            "steps": result.steps, "train_seconds": rep["train_seconds"], "total_seconds": time.perf_counter() - t0,
+            "device": rep["device"], "before": result.before["accuracy"], "after": result.after["accuracy"],
+            "n": result.after["n"], "settings": rep["settings"], "reward_curve": json.loads(
+                (result.run_dir / "report.json").read_text())["reward_curve"],
+        }
+        rows.append(row)
+        if (result.run_dir / "reward.png").is_file():
+            shutil.copy(result.run_dir / "reward.png", out / f"reward-{name}.png")
+        log.info("%s", row_markdown(row))
+        (out / "learning.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
+        header = ["| model | env + config | steps | wall-clock (train) | device | held-out greedy accuracy |",
+                  "|---|---|---|---|---|---|"]
+        (out / "learning.md").write_text("\n".join(header + [row_markdown(r) for r in rows]) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""TRL adapter: a reward function for ``trl.GRPOTrainer`` over each env's scoring core.
+
+The reward is a thin adapter over :meth:`veritas_rl.envs.base.Env.score` — never a second
+implementation of scoring. Each dataset row carries what scoring needs (see :func:`task_row`):
+
+* ``prompt``: the task's chat messages (TRL's conversational prompt column),
+* ``task``: the serialised :class:`~veritas_rl.envs.base.Task` (a JSON string),
+* ``env`` and ``env_config``: the env name and its config (a JSON string), so the adapter rebuilds the
+  env (one cached instance per process) wherever it runs.
+
+TRL 1.16 calls reward functions as ``reward(prompts=..., completions=..., completion_ids=...,
+**dataset_columns, trainer_state=..., log_extra=..., log_metric=...)`` and expects one float per
+completion; conversational completions are lists of message dicts. :class:`EnvReward` is a plain
+callable class (picklable: no closures, no env object held).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Sequence
+
+from veritas_rl.envs.base import Env, Score, Task, make_cached
+
+#: the dataset columns :class:`EnvReward` reads (besides TRL's ``prompt``)
+TASK_COLUMNS = ("task", "env", "env_config", "task_id")
+
+
+def task_row(env: Env, task: Task) -> dict[str, Any]:
+    """One dataset row for ``task``: ``prompt`` plus the columns :class:`EnvReward` scores from."""
+    from veritas_rl.envs.base import config_to_dict
+
+    return {
+        "prompt": [dict(m) for m in task.prompt],
+        "task": json.dumps(task.to_dict(), sort_keys=True),
+        "env": env.name,
+        "env_config": json.dumps(config_to_dict(env.config), sort_keys=True),
+        "task_id": int(task.task_id),
+    }
+
+
+def completion_text(completion: Any) -> Any:
+    """The text of a TRL completion: a string as is, or the assistant content of a message list.
+
+    Anything else is returned unchanged so that :meth:`Env.score` scores it 0.0 with a reason.
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence) and completion and all(isinstance(m, Mapping) for m in completion):
+        parts = []
+        for message in completion:
+            if message.get("role", "assistant") != "assistant":
+                continue
+            content = message.get("content")
+            if isinstance(content, list):  # content blocks: [{"type": "text", "text": ...}]
+                content = "".join(b.get("text", "") for b in content if isinstance(b, Mapping))
+            if not isinstance(content, str):
+                return completion
+            parts.append(content)
+        return "".join(parts)
+    return completion
+
+
+class EnvReward:
+    """``reward_funcs`` entry for ``trl.GRPOTrainer``: scores each completion with its env's ``score``.
+
+    ``env``/``env_config`` are fallbacks for datasets whose rows lack those columns. The instance
+    counts what it scored since :meth:`take_counts` was last called (used by the zero-reward breaker)
+    and reports ``success_rate`` (fraction of completions scoring 1.0) through TRL's ``log_metric``.
+    """
+
+    #: TRL names the reward's metrics after ``__name__`` (``rewards/env_reward/mean``)
+    __name__ = "env_reward"
+
+    def __init__(self, env: str | None = None, env_config: Mapping[str, Any] | None = None):
+        self.env = env
+        self.env_config = dict(env_config or {})
+        self.scored = 0
+        self.nonzero = 0
+        self.last_scores: list[Score] = []
+
+    def __call__(
+        self,
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        task: Sequence[str | Mapping[str, Any]] | None = None,
+        env: Sequence[str] | None = None,
+        env_config: Sequence[str | Mapping[str, Any]] | None = None,
+        task_id: Sequence[int] | None = None,
+        log_metric: Any = None,
+        **_: Any,
+    ) -> list[float]:
+        if completions is None:
+            raise TypeError("EnvReward needs `completions`")
+        scores = [self.score_one(i, completions[i], task, env, env_config, task_id) for i in range(len(completions))]
+        self.last_scores = scores
+        values = [s.value for s in scores]
+        self.scored += len(values)
+        self.nonzero += sum(1 for v in values if v > 0.0)
+        if log_metric is not None and values:
+            log_metric("success_rate", sum(1 for v in values if v >= 1.0) / len(values))
+        return values
+
+    def score_one(self, i: int, completion: Any, task, env, env_config, task_id) -> Score:
+        env_name = env[i] if env is not None else self.env
+        if not env_name:
+            raise ValueError("EnvReward: rows carry no `env` column and no default env was given")
+        config = env_config[i] if env_config is not None else self.env_config
+        if isinstance(config, str):
+            config = json.loads(config)
+        environment = make_cached(env_name, config)
+        if task is not None:
+            raw = task[i]
+            the_task = Task.from_dict(json.loads(raw) if isinstance(raw, str) else raw)
+        elif task_id is not None:
+            the_task = environment.task(int(task_id[i]))
+        else:
+            raise ValueError("EnvReward: rows need a `task` (serialised Task) or `task_id` column")
+        return environment.score(the_task, completion_text(completion))
+
+    def take_counts(self) -> tuple[int, int]:
+        """``(completions scored, completions scoring > 0)`` since the last call; resets both."""
+        counts = (self.scored, self.nonzero)
+        self.scored = self.nonzero = 0
+        return counts

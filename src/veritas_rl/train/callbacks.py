@@ -1,0 +1,95 @@
+"""Trainer callbacks: a readable console line per logging step, and the zero-reward breaker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+log = logging.getLogger("veritas_rl.train")
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+class ConsoleProgress(ProgressCallback):
+    """The tqdm bar of :class:`ProgressCallback`, with one readable line per logging step instead of a dict:
+
+    ``step 12/30 | reward 0.438 | success 0.41 | KL - | 850 tok/s`` (GRPO) or
+    ``step 12/30 | loss 0.912 | token acc 0.71 | 850 tok/s`` (SFT). Every log is also appended to
+    ``metrics.jsonl`` of the run dir.
+    """
+
+    def __init__(self, metrics_path: str | Path | None = None):
+        super().__init__()
+        self.metrics_path = Path(metrics_path) if metrics_path else None
+        self._t0 = None
+        self._tokens0 = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        super().on_train_begin(args, state, control, **kwargs)
+        self.current_step = state.global_step  # a resumed run starts the bar where it left off
+        if self.training_bar is not None:
+            self.training_bar.update(state.global_step)
+        self._t0 = time.perf_counter()
+        self._tokens0 = state.num_input_tokens_seen
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        if self.metrics_path is not None:
+            with self.metrics_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"step": state.global_step, **logs}, default=str) + "\n")
+        if "train_runtime" in logs:  # the summary at the end
+            return
+        now = time.perf_counter()
+        tokens = logs.get("num_tokens", state.num_input_tokens_seen)
+        rate = None
+        if tokens is not None and self._tokens0 is not None and now > self._t0:
+            rate = (tokens - self._tokens0) / (now - self._t0)
+        self._t0, self._tokens0 = now, tokens
+        parts = [f"step {state.global_step}/{state.max_steps}"]
+        if "reward" in logs:
+            parts += [f"reward {_fmt(logs.get('reward'))}", f"success {_fmt(logs.get('success_rate'), '.2f')}",
+                      f"KL {_fmt(logs.get('kl'), '.4f')}"]
+        else:
+            parts += [f"loss {_fmt(logs.get('loss'))}", f"token acc {_fmt(logs.get('mean_token_accuracy'), '.2f')}"]
+        parts.append(f"{_fmt(rate, '.0f')} tok/s")
+        log.info(" | ".join(parts))
+
+
+class ZeroRewardBreaker(TrainerCallback):
+    """Stop training after ``patience`` consecutive optimizer steps whose rewards were all zero.
+
+    All-zero rewards mean a broken reward or broken generation (GRPO then has no signal at all), so
+    spending more compute is pointless. Reads the counts of :class:`veritas_rl.integrations.trl.EnvReward`.
+    """
+
+    def __init__(self, reward, patience: int):
+        self.reward = reward
+        self.patience = int(patience)
+        self.zero_steps = 0
+        self.fired = False
+        self.message = ""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        scored, nonzero = self.reward.take_counts()
+        if scored == 0:  # no fresh generations this step (reused rollouts): no evidence either way
+            return
+        self.zero_steps = self.zero_steps + 1 if nonzero == 0 else 0
+        if self.patience and self.zero_steps >= self.patience:
+            self.fired = True
+            self.message = (
+                f"zero-reward breaker: the last {self.zero_steps} steps (up to step {state.global_step}) scored 0.0 "
+                "on every completion, so GRPO has no learning signal. Check the env's reward on sample completions "
+                "(`veritas sample ... --with-oracle`, `veritas score`), max_new_tokens (truncated answers) and the "
+                "prompt format; raise --zero-reward-patience (0 = off) to keep going."
+            )
+            log.error(self.message)
+            control.should_training_stop = True
+            control.should_save = True

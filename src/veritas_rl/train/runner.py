@@ -1,0 +1,308 @@
+"""Run a GRPO or SFT job with TRL on one machine: data, model, trainer, resume, evaluation, report."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from veritas_rl.train.settings import TrainSettings
+
+log = logging.getLogger("veritas_rl.train")
+
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    steps: int
+    stopped_by: str | None  # None = ran its step budget
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped_by is None
+
+
+# -- run directories and checkpoints ---------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The ``checkpoint-N`` with the largest N that has a ``trainer_state.json`` (a complete save)."""
+    if not run_dir.is_dir():
+        return None
+    found = []
+    for p in run_dir.iterdir():
+        m = CHECKPOINT_RE.match(p.name)
+        if m and p.is_dir() and (p / "trainer_state.json").is_file():
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def resolve_run_dir(s: TrainSettings, now: _dt.datetime | None = None) -> tuple[Path, Path | None]:
+    """``(run_dir, checkpoint to resume from or None)``. A new run never reuses an existing directory."""
+    out = Path(s.output_dir).expanduser()
+    suffix = f"{s.mode}-{_slug(s.env)}"
+    if s.resume not in (None, "auto"):  # an explicit run dir or checkpoint dir
+        path = Path(s.resume).expanduser()
+        if CHECKPOINT_RE.match(path.name) and (path / "trainer_state.json").is_file():
+            return path.parent, path
+        ckpt = latest_checkpoint(path)
+        if ckpt is None:
+            raise ValueError(f"resume={s.resume!r}: no checkpoint-N with trainer_state.json in {path}")
+        return path, ckpt
+    if s.resume == "auto":
+        if s.run_name:
+            run_dir = out / s.run_name
+            return run_dir, latest_checkpoint(run_dir)
+        candidates = sorted(
+            (p for p in out.glob(f"*-{suffix}") if latest_checkpoint(p) is not None),
+            key=lambda p: p.stat().st_mtime,
+        ) if out.is_dir() else []
+        if candidates:
+            return candidates[-1], latest_checkpoint(candidates[-1])
+        log.info("resume=auto: no earlier %s run with a checkpoint under %s; starting a new run", suffix, out)
+    name = s.run_name or f"{(now or _dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}-{suffix}"
+    run_dir = out / name
+    if run_dir.exists():
+        if s.run_name:
+            raise ValueError(f"run_name={s.run_name!r}: {run_dir} exists; pass --resume auto to continue it, or "
+                             "another --run-name (runs are never overwritten)")
+        n = 2
+        while (out / f"{name}-{n}").exists():
+            n += 1
+        run_dir = out / f"{name}-{n}"
+    return run_dir, None
+
+
+# -- model -------------------------------------------------------------------------------------
+
+
+def _device_and_precision(s: TrainSettings) -> tuple[str, str]:
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = s.precision
+    if precision == "auto":
+        precision = "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if device == "cpu" and s.cpu_threads:
+        torch.set_num_threads(s.cpu_threads)
+    if device == "cpu" and precision == "fp16":
+        raise ValueError("precision='fp16' needs a GPU; use fp32 or bf16 on a CPU")
+    return device, precision
+
+
+def load_model(model_path: str, device: str):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model.to(device), tokenizer
+
+
+def lora_config(s: TrainSettings):
+    if s.lora_rank == 0:
+        return None
+    from peft import LoraConfig
+
+    targets: Any = s.lora_target_modules
+    if targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+        if not targets:
+            raise ValueError("lora_target_modules is empty; give module names (q_proj,v_proj) or all-linear")
+    return LoraConfig(r=s.lora_rank, lora_alpha=s.lora_alpha, lora_dropout=0.0, target_modules=targets,
+                      task_type="CAUSAL_LM")
+
+
+def _report_to(s: TrainSettings, run_dir: Path) -> str | list[str]:
+    if s.report_to == "none":
+        return "none"
+    if s.report_to == "wandb":
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise ValueError("report_to='wandb' needs wandb: pip install wandb (WANDB_MODE=offline works "
+                             "without an account)") from None
+        os.environ.setdefault("WANDB_PROJECT", "veritas-rl")
+        os.environ.setdefault("WANDB_DIR", str(run_dir))
+    if s.report_to == "tensorboard":
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
+    return [s.report_to]
+
+
+def _common_args(s: TrainSettings, run_dir: Path, precision: str) -> dict[str, Any]:
+    return dict(
+        output_dir=str(run_dir),
+        run_name=run_dir.name,
+        per_device_train_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.grad_accum,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type=s.lr_scheduler,
+        warmup_steps=s.warmup_steps,
+        weight_decay=s.weight_decay,
+        max_grad_norm=s.max_grad_norm,
+        max_steps=s.max_steps,
+        num_train_epochs=s.epochs,
+        seed=s.seed,
+        logging_steps=s.logging_steps,
+        save_strategy="steps",
+        save_steps=s.save_steps,
+        save_total_limit=s.save_total_limit,
+        report_to=_report_to(s, run_dir),
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        gradient_checkpointing=s.gradient_checkpointing,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
+def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict], run_dir: Path, precision: str):
+    """The TRL trainer for ``s.mode`` plus the reward adapter (GRPO) or ``None`` (SFT)."""
+    from datasets import Dataset
+
+    dataset = Dataset.from_list(train_rows)
+    if s.mode == "grpo":
+        from trl import GRPOConfig, GRPOTrainer
+
+        from veritas_rl.integrations.trl import EnvReward
+
+        config = GRPOConfig(
+            **_common_args(s, run_dir, precision),
+            num_generations=s.num_generations,
+            max_completion_length=s.max_new_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            beta=s.beta,
+            log_completions=s.num_completions_to_print > 0,
+            num_completions_to_print=s.num_completions_to_print or None,
+            remove_unused_columns=False,
+        )
+        reward = EnvReward(env.name, s.env_config)
+        trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=dataset,
+                              processing_class=tokenizer, peft_config=lora_config(s))
+        return trainer, reward
+    from trl import SFTConfig, SFTTrainer
+
+    config = SFTConfig(**_common_args(s, run_dir, precision), completion_only_loss=True, packing=False)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=lora_config(s))
+    return trainer, None
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def run(s: TrainSettings) -> RunResult:
+    """Train per ``s``; returns where it went and the before/after greedy accuracy."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from veritas_rl.envs import make
+    from veritas_rl.models import resolve_model
+    from veritas_rl.train import data
+    from veritas_rl.train.callbacks import ConsoleProgress, ZeroRewardBreaker
+    from veritas_rl.train.evaluate import greedy_accuracy
+    from veritas_rl.train.report import write_report
+
+    env = make(s.env, **s.env_config)  # bad env config fails here, before any model is loaded
+    train_idx, eval_idx = data.split_indices(env, s.train_size, s.eval_size if s.eval else 0)
+    run_dir, checkpoint = resolve_run_dir(s)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if checkpoint is not None:
+        log.info("resuming %s from %s", run_dir, checkpoint.name)
+    (run_dir / "settings.json").write_text(json.dumps(s.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+    log.info("run dir: %s", run_dir)
+
+    device, precision = _device_and_precision(s)
+    model_path = resolve_model(s.model)
+    model, tokenizer = load_model(model_path, device)
+    train_tasks = data.tasks_at(env, train_idx)
+    eval_tasks = data.tasks_at(env, eval_idx)
+    rows = data.grpo_rows(env, train_tasks) if s.mode == "grpo" else data.sft_rows(env, train_tasks)
+    log.info("%s on %s: %d training tasks, %d held-out, model %s on %s (%s)", s.mode, env.name, len(rows),
+             len(eval_tasks), model_path, device, precision)
+
+    before = None
+    baseline_path = run_dir / "baseline.json"
+    if eval_tasks:
+        if baseline_path.is_file():  # a resumed run keeps the baseline of the untrained model
+            before = json.loads(baseline_path.read_text(encoding="utf-8"))
+        else:
+            before = greedy_accuracy(model, tokenizer, env, eval_tasks, s.max_new_tokens, s.eval_batch_size,
+                                     desc="greedy eval (before)").to_dict()
+            baseline_path.write_text(json.dumps(before, indent=2) + "\n", encoding="utf-8")
+        log.info("held-out greedy accuracy before training: %.1f%% (%d tasks)", 100 * before["accuracy"], before["n"])
+
+    trainer, reward = build_trainer(s, env, model, tokenizer, rows, run_dir, precision)
+    from transformers.trainer_callback import ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(ConsoleProgress(run_dir / "metrics.jsonl"))
+    breaker = None
+    if reward is not None and s.zero_reward_patience:
+        breaker = ZeroRewardBreaker(reward, s.zero_reward_patience)
+        trainer.add_callback(breaker)
+
+    t0 = time.perf_counter()
+    with logging_redirect_tqdm(loggers=[logging.getLogger("veritas_rl")]):
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_seconds = time.perf_counter() - t0
+    stopped_by = "zero-reward breaker" if breaker is not None and breaker.fired else None
+
+    after = None
+    if eval_tasks and stopped_by is None:
+        after = greedy_accuracy(trainer.model, tokenizer, env, eval_tasks, s.max_new_tokens, s.eval_batch_size,
+                                desc="greedy eval (after)").to_dict()
+        log.info("held-out greedy accuracy: %.1f%% before -> %.1f%% after (%d tasks)", 100 * before["accuracy"],
+                 100 * after["accuracy"], after["n"])
+    if s.save_final_model and stopped_by is None:
+        trainer.save_model(str(run_dir / "final"))
+        tokenizer.save_pretrained(str(run_dir / "final"))
+
+    report = {
+        "mode": s.mode,
+        "env": env.name,
+        "env_config": s.env_config,
+        "model": model_path,
+        "device": _device_name(device),
+        "precision": precision,
+        "lora_rank": s.lora_rank,
+        "steps": trainer.state.global_step,
+        "train_seconds": round(train_seconds, 1),
+        "resumed_from": checkpoint.name if checkpoint else None,
+        "stopped_by": stopped_by,
+        "message": breaker.message if stopped_by else "",
+        "before": before,
+        "after": after,
+        "settings": s.to_dict(),
+    }
+    paths = write_report(run_dir, report, trainer.state.log_history)
+    log.info("report: %s", ", ".join(str(p) for p in paths.values()))
+    return RunResult(run_dir=run_dir, steps=trainer.state.global_step, stopped_by=stopped_by, before=before,
+                     after=after, report=report)
+
+
+def _device_name(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({os.cpu_count()} cores)"

@@ -1,0 +1,166 @@
+"""Settings of a single-machine (TRL) training run, presets, and their validation.
+
+Precedence: the dataclass defaults, then the preset file (``--preset``), then explicit flags.
+Presets are YAML files in ``veritas_rl/presets/`` whose keys are :class:`TrainSettings` fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Mapping
+
+MODES = ("grpo", "sft")
+REPORT_TO = ("none", "wandb", "tensorboard")
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def preset_names() -> list[str]:
+    files = resources.files("veritas_rl.presets")
+    return sorted(p.name[: -len(".yaml")] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The settings of preset ``name`` as a dict (unknown names raise with the valid ones)."""
+    import yaml
+
+    known = preset_names()
+    if name not in known:
+        raise ValueError(f"preset={name!r} is not valid; choose from: {', '.join(known)}")
+    text = resources.files("veritas_rl.presets").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"preset {name!r} is not a mapping of settings")
+    return data
+
+
+@dataclass
+class TrainSettings:
+    """Everything a run needs. Field names are the preset keys and (with ``-``) the CLI flags."""
+
+    mode: str = field(default="grpo", metadata={"help": "grpo (RL on the env's reward) or sft (oracle answers)"})
+    env: str = field(default="", metadata={"help": "env name (see `veritas envs`)"})
+    env_config: dict = field(default_factory=dict, metadata={"help": "env config (JSON object)"})
+    model: str | None = field(default=None, metadata={"help": "hub id or local dir; none = embedded SmolLM2"})
+    preset: str | None = field(default=None, metadata={"help": "the preset these settings started from"})
+    # data: dense env indices [0, eval_size) are held out, training uses [eval_size, eval_size + train_size)
+    train_size: int = field(default=256, metadata={"help": "number of training tasks"})
+    eval_size: int = field(default=64, metadata={"help": "number of held-out tasks for greedy accuracy"})
+    eval: bool = field(default=True, metadata={"help": "greedy accuracy before and after training"})
+    eval_batch_size: int = field(default=32, metadata={"help": "prompts per greedy-generation batch"})
+    # length of training
+    max_steps: int = field(default=30, metadata={"help": "optimizer steps; -1 = use epochs"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the training tasks when max_steps is -1"})
+    # generation (GRPO rollouts; max_new_tokens also bounds greedy evaluation)
+    num_generations: int = field(default=4, metadata={"help": "completions per prompt (GRPO group size)"})
+    max_new_tokens: int = field(default=32, metadata={"help": "max new tokens per completion"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature of rollouts"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of rollouts"})
+    # optimisation
+    learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate"})
+    lr_scheduler: str = field(default="constant", metadata={"help": "learning-rate schedule"})
+    warmup_steps: int = field(default=0, metadata={"help": "warm-up steps"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
+    batch_size: int = field(default=16, metadata={"help": "per-device micro-batch (GRPO: completions)"})
+    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
+    beta: float = field(default=0.0, metadata={"help": "GRPO KL coefficient (0 = no reference model)"})
+    # model adaptation
+    lora_rank: int = field(default=0, metadata={"help": "LoRA rank; 0 = full fine-tuning"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
+    lora_target_modules: str = field(default="all-linear", metadata={"help": "comma-separated module names"})
+    precision: str = field(default="auto", metadata={"help": "auto = bf16 on a GPU that has it, else fp32"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory"})
+    cpu_threads: int = field(default=0, metadata={"help": "torch threads on a CPU; 0 = torch's default"})
+    # bookkeeping
+    seed: int = field(default=0, metadata={"help": "seed of weights init, sampling and data order"})
+    output_dir: str = field(default="runs", metadata={"help": "parent of the run directories"})
+    run_name: str | None = field(default=None, metadata={"help": "run directory name (default: time-env-mode)"})
+    resume: str | None = field(default=None, metadata={"help": "auto, a run dir or a checkpoint dir"})
+    report_to: str = field(default="none", metadata={"help": "none, wandb or tensorboard"})
+    logging_steps: int = field(default=1, metadata={"help": "console line / tracker log every N steps"})
+    save_steps: int = field(default=50, metadata={"help": "checkpoint every N steps (and at the end)"})
+    save_total_limit: int = field(default=2, metadata={"help": "checkpoints kept"})
+    zero_reward_patience: int = field(default=10, metadata={"help": "stop after N all-zero-reward steps; 0 = off"})
+    num_completions_to_print: int = field(default=0, metadata={"help": "sample completions logged per step"})
+    save_final_model: bool = field(default=True, metadata={"help": "save the trained model to <run>/final"})
+
+    def __post_init__(self):
+        _choice("mode", self.mode, MODES)
+        _choice("report_to", self.report_to, REPORT_TO)
+        _choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
+        _choice("precision", self.precision, PRECISIONS)
+        if not self.env:
+            raise ValueError("env is required (--env NAME; see `veritas envs`)")
+        if isinstance(self.env_config, str):
+            self.env_config = parse_json_object("env_config", self.env_config)
+        if not isinstance(self.env_config, dict):
+            raise ValueError(f"env_config must be a JSON object, got {self.env_config!r}")
+        for key in ("train_size", "num_generations", "max_new_tokens", "batch_size", "grad_accum", "eval_batch_size",
+                    "logging_steps", "save_steps", "save_total_limit"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"{key}={getattr(self, key)!r} must be >= 1")
+        for key in ("eval_size", "lora_rank", "zero_reward_patience", "warmup_steps", "num_completions_to_print",
+                    "cpu_threads"):
+            if int(getattr(self, key)) < 0:
+                raise ValueError(f"{key}={getattr(self, key)!r} must be >= 0")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"max_steps={self.max_steps!r} must be >= 1, or -1 to train for `epochs`")
+        if self.max_steps == -1 and self.epochs <= 0:
+            raise ValueError(f"epochs={self.epochs!r} must be > 0 when max_steps is -1")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate={self.learning_rate!r} must be > 0")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature={self.temperature!r} must be > 0")
+        if self.mode == "grpo":
+            if self.num_generations < 2:
+                raise ValueError(f"num_generations={self.num_generations} must be >= 2 (GRPO compares a group)")
+            if (self.batch_size * self.grad_accum) % self.num_generations:
+                raise ValueError(
+                    f"batch_size * grad_accum = {self.batch_size * self.grad_accum} completions per step must be a "
+                    f"multiple of num_generations={self.num_generations}"
+                )
+        if self.resume is not None and self.resume in ("", "none"):
+            self.resume = None
+
+    @property
+    def completions_per_step(self) -> int:
+        return self.batch_size * self.grad_accum
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{key}={value!r} is not valid; choose from: {', '.join(choices)}")
+
+
+def parse_json_object(key: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{key} is not valid JSON ({err}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainSettings)]
+
+
+def build_settings(preset: str | None = None, overrides: Mapping[str, Any] | None = None) -> TrainSettings:
+    """Defaults, then ``preset``, then ``overrides`` (``None`` values are ignored); validated."""
+    values: dict[str, Any] = {}
+    if preset:
+        values.update(load_preset(preset))
+        values["preset"] = preset
+    values.update({k: v for k, v in dict(overrides or {}).items() if v is not None})
+    unknown = sorted(set(values) - set(field_names()))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(map(repr, unknown))}; valid: {', '.join(field_names())}")
+    return TrainSettings(**values)
