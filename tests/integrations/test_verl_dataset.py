@@ -181,6 +181,20 @@ def test_max_samples_is_honoured(smollm2_tokenizer):
         train[5]
 
 
+def test_group_by_splits_data_source_per_task_type(smollm2_tokenizer):
+    """verl reports validation metrics per data_source: group_by gives one group per lgc-v2 task type."""
+    from veritas_rl.integrations.verl import compute_score
+
+    cfg = compose_ppo_config(LGC_OVERRIDES + ["+data.custom_cls.config.group_by=task_type"])
+    val = build_verl_dataset(cfg, "val", smollm2_tokenizer)
+    sources = {val[i]["data_source"] for i in range(len(val))}
+    assert sources == {"lgc-v2/game_of_24", "lgc-v2/sudoku"}
+    item = val[0]
+    assert item["extra_info"]["env"] == "lgc-v2"
+    assert compute_score(item["data_source"], "nothing", item["reward_model"]["ground_truth"],
+                         item["extra_info"])["score"] == 0.0
+
+
 # -- what verl's trainer and agent loop read ---------------------------------------------------
 
 
@@ -304,12 +318,13 @@ def test_stateful_dataloader_resume_continues_the_stream(smollm2_tokenizer):
     "override, match",
     [
         ("+data.custom_cls.config.bogus=1", r"unknown key\(s\) in data.custom_cls.config: 'bogus'; valid keys: "
-                                            r"adapter_config, env, seed, task_types, train_size, val_size"),
+                                            r"adapter_config, env, group_by, seed, task_types, train_size, val_size"),
         ("+data.custom_cls.config.env=nope", r"unknown env 'nope'.*lgc-v2"),
         ("+data.custom_cls.config.adapter_config.no_such_knob=3", r"'no_such_knob'.*valid keys"),
         ("+data.custom_cls.config.task_types=[sudoku,chess]", r"task_types.*'chess'.*choose from"),
         ("+data.custom_cls.config.train_size=many", r"train_size: expected an integer"),
         ("+data.custom_cls.config.val_size=0", r"val_size=0 must be >= 1"),
+        ("+data.custom_cls.config.group_by=colour", r"group_by='colour' is not a field.*choose from: .*task_type"),
     ],
 )
 def test_bad_config_names_the_key(override, match, smollm2_tokenizer):

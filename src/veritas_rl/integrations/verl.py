@@ -74,6 +74,13 @@ class DatasetSettings:
         default=None,
         metadata={"help": f"val length; default {DEFAULT_VAL_SIZE}, capped at half the env's tasks"},
     )
+    group_by: str | None = field(
+        default=None,
+        metadata={
+            "help": "a Task.extra field (lgc-v2: task_type, openspiel: case, reasoning-gym: dataset) appended "
+            "to data_source as '<env>/<value>', so verl reports validation metrics per group"
+        },
+    )
 
     def env_config(self) -> dict[str, Any]:
         """The config passed to ``make(env, **...)``: ``adapter_config`` with ``task_types`` merged in."""
@@ -147,6 +154,9 @@ def parse_settings(raw: Mapping[str, Any] | None, *, default_env: str = "lgc-v2"
         if not task_types:
             raise ValueError("data.custom_cls.config.task_types is empty; give at least one task type or leave it out")
     val_size = values.get("val_size")
+    group_by = values.get("group_by")
+    if group_by is not None and (not isinstance(group_by, str) or not group_by.strip()):
+        raise ValueError(f"data.custom_cls.config.group_by must be the name of a Task.extra field, got {group_by!r}")
     return DatasetSettings(
         env=env,
         adapter_config=dict(adapter_config),
@@ -154,6 +164,7 @@ def parse_settings(raw: Mapping[str, Any] | None, *, default_env: str = "lgc-v2"
         seed=_as_int("seed", values.get("seed", 0), minimum=-(2**63)),
         train_size=_as_int("train_size", values.get("train_size", DEFAULT_TRAIN_SIZE), minimum=1),
         val_size=None if val_size is None else _as_int("val_size", val_size, minimum=1),
+        group_by=None if group_by is None else group_by.strip(),
     )
 
 
@@ -233,7 +244,8 @@ class DynamicEnvDataset(_dataset_base()):
 
     ``data_files`` must be ``[train]`` or ``[val]``; settings come from ``config.custom_cls.config``.
     Each item holds what verl 0.9.1 reads: ``raw_prompt`` (chat messages for the agent loop),
-    ``data_source`` (the env name: validation metrics are grouped by it), ``reward_model.ground_truth``,
+    ``data_source`` (the env name, or ``<env>/<group>`` with ``group_by``: validation metrics are grouped
+    by it), ``reward_model.ground_truth``,
     ``extra_info`` (``env``, ``env_config`` as JSON, ``task_id``, ``task`` as JSON, ``index``, ``split``),
     ``index``, ``tools_kwargs``, ``interaction_kwargs`` and ``dummy_tensor``.
     """
@@ -270,6 +282,13 @@ class DynamicEnvDataset(_dataset_base()):
             length = min(length, self.max_samples)
         self.length = length
         self.permutation = IndexPermutation(self.num_env_tasks, self.settings.seed)
+        if self.settings.group_by is not None:
+            extra = self.task(0).extra
+            if self.settings.group_by not in extra:
+                raise ValueError(
+                    f"data.custom_cls.config.group_by={self.settings.group_by!r} is not a field of env "
+                    f"{self.env_name!r}'s tasks; choose from: {', '.join(sorted(extra)) or '(none)'}"
+                )
         logger.info(
             "DynamicEnvDataset(%s): env=%s config=%s seed=%d, %d items of %d env tasks",
             self.split_name, self.env_name, self._env_config_json, self.settings.seed, self.length, self.num_env_tasks,
@@ -313,6 +332,12 @@ class DynamicEnvDataset(_dataset_base()):
     def task(self, index: int) -> Task:
         return self.env.task(self.task_id(index))
 
+    def data_source(self, task: Task) -> str:
+        """``<env>``, or ``<env>/<task.extra[group_by]>`` when ``group_by`` is set."""
+        if self.settings.group_by is None:
+            return self.env_name
+        return f"{self.env_name}/{task.extra[self.settings.group_by]}"
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         import torch
 
@@ -328,7 +353,7 @@ class DynamicEnvDataset(_dataset_base()):
         }
         return {
             "raw_prompt": [dict(m) for m in task.prompt],
-            "data_source": self.env_name,
+            "data_source": self.data_source(task),
             "reward_model": {"style": "rule", "ground_truth": task.ground_truth},
             "extra_info": extra_info,
             "index": index,
