@@ -19,6 +19,7 @@ Task types (id: name — answer format):
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from dataclasses import dataclass
@@ -489,12 +490,17 @@ _LATEX_OPS = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("
               ("\\left", ""), ("\\right", ""), ("[", "("), ("]", ")"), ("{", "("), ("}", ")"), ("$", ""))
 
 
+@functools.lru_cache(maxsize=200_000)
+def _solution_of_sorted(numbers: tuple[int, ...]) -> str | None:
+    """Memo of :func:`solve_24` by multiset (a pure function: shared by every env in the process)."""
+    return solve_24(numbers)
+
+
 class _Game24:
-    """Draws solvable 4-number puzzles; the solvability memo lives with the env (one per config)."""
+    """Draws solvable 4-number puzzles (rejection sampling over the memoised solver)."""
 
     def __init__(self, lo: int, hi: int):
         self.lo, self.hi = lo, hi
-        self.memo: dict[tuple[int, ...], str | None] = {}
         if not any(self._solution(combo) for combo in self._some_combos()):
             raise ValueError(f"game24_min_value={lo}, game24_max_value={hi}: no solvable 4-number puzzle in this range")
 
@@ -504,11 +510,9 @@ class _Game24:
         values = range(self.lo, self.hi + 1)
         return itertools.islice(itertools.combinations_with_replacement(values, 4), 400)
 
-    def _solution(self, numbers: tuple[int, ...]) -> str | None:
-        key = tuple(sorted(numbers))
-        if key not in self.memo:
-            self.memo[key] = solve_24(key)
-        return self.memo[key]
+    @staticmethod
+    def _solution(numbers: tuple[int, ...]) -> str | None:
+        return _solution_of_sorted(tuple(sorted(numbers)))
 
     def generate(self, rng: random.Random) -> dict[str, Any]:
         while True:
