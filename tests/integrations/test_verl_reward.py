@@ -186,6 +186,8 @@ def test_ground_truth_alone_for_question_answer_envs(env_name):
     oracle = env.oracle(task)
     assert compute_score(env_name, oracle, task.ground_truth, {"index": 0})["score"] == 1.0
     assert compute_score(env_name, oracle, task.ground_truth + "1", None)["score"] == 0.0
+    if task.ground_truth.isdigit():  # a numeric parquet column arrives as a number
+        assert compute_score(env_name, oracle, int(task.ground_truth), None)["score"] == 1.0
 
 
 def test_one_env_instance_per_config_per_process(lgc_items):

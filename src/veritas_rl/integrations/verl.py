@@ -472,6 +472,8 @@ def _task_for(env, ground_truth: Any, extra_info: Mapping[str, Any] | None) -> T
     extra = info.get("task_extra") or {}
     if isinstance(extra, str):
         extra = json.loads(extra)
+    if isinstance(ground_truth, (int, float)) and not isinstance(ground_truth, bool):
+        ground_truth = str(ground_truth)  # a numeric parquet column
     return Task(env=env.name, task_id=-1, prompt=[], ground_truth=ground_truth, extra=dict(_plain(extra)))
 
 
