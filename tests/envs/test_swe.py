@@ -170,6 +170,40 @@ def test_concurrent_identical_patches_run_the_tests_once(fx):
     assert clone.score(task, env.oracle(task)).value == 1.0 and clone.test_runs == 1
 
 
+EVAL_SCRIPT = """#!/bin/bash
+set -uxo pipefail
+source /opt/miniconda3/bin/activate
+conda activate testbed
+cd /testbed
+git checkout {base} tests/test_calc.py
+git apply -v - <<'EOF_114329324912'
+(the test patch)
+EOF_114329324912
+: '>>>>> Start Test Output'
+PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 pytest -rA -p no:cacheprovider {tests}
+: '>>>>> End Test Output'
+git checkout {base} tests/test_calc.py
+"""
+
+
+@pytest.mark.parametrize("tests, resolved", [("tests/test_calc.py", True), ("tests/test_calc.py::test_add", False)])
+def test_the_rows_eval_script_gives_the_test_command(fx, tmp_path, tests, resolved):
+    # swebench>=5 rows carry their harness eval_script; its test section runs (with our venv's pytest)
+    cache = tmp_path / "cache"
+    shutil.copytree(fx.cache_dir, cache)
+    row = json.loads((cache / "task_0.json").read_text())
+    row["eval_script"] = EVAL_SCRIPT.format(base=row["base_commit"], tests=tests)
+    (cache / "task_0.json").write_text(json.dumps(row))
+    env = make("swe-synth", **fx.config(cache_dir=str(cache), test_cmd=None))
+    task = env.task(0)
+    assert task.extra["eval_test_cmd"] == f"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 pytest -rA -p no:cacheprovider {tests}"
+    score = env.score(task, env.oracle(task))
+    if resolved:
+        assert score.value == 1.0, score.info
+    else:  # only test_add ran: the FAIL_TO_PASS test is missing from the log, which is a failure
+        assert score.value == 0.0 and score.info["f2p_failed"] == ["tests/test_calc.py::test_clamp_above"]
+
+
 # -- data and task selection ---------------------------------------------------------------------
 
 

@@ -288,6 +288,19 @@ def test_directives(repo: str, test_patch: str) -> list[str]:
     return files
 
 
+def eval_script_test_command(eval_script: str | None) -> str:
+    """The test command of a swebench>=5 ``eval_script``: the lines between its start and end markers
+    (``>>>>> Start Test Output`` / ``>>>>> End Test Output``); ``""`` when the row has none."""
+    if not eval_script:
+        return ""
+    lines = eval_script.splitlines()
+    start = next((i for i, line in enumerate(lines) if ">>>>> Start Test Output" in line), None)
+    end = next((i for i, line in enumerate(lines) if ">>>>> End Test Output" in line), None)
+    if start is None or end is None or end <= start + 1:
+        return ""
+    return "\n".join(lines[start + 1 : end]).strip()
+
+
 # -- sandboxing ----------------------------------------------------------------------------------
 
 _NETNS_PREFIX: list[str] | None = None
@@ -334,10 +347,12 @@ class _Limits:
 
 
 def sandbox_env(worktree: Path, home: Path) -> dict[str, str]:
-    """The test command's environment: ours minus secrets, HOME in the temp dir, the worktree first on
-    ``PYTHONPATH`` (so it shadows an installed copy of the same package)."""
+    """The test command's environment: ours minus secrets, HOME in the temp dir, this interpreter's bin
+    dir first on ``PATH``, the worktree first on ``PYTHONPATH`` (so it shadows an installed copy)."""
     env = {k: v for k, v in os.environ.items() if not SECRET_ENV_PATTERN.search(k) and not k.startswith("PYTEST_")}
     env["HOME"] = str(home)
+    # this interpreter's bin dir first: `pytest`, `python` and `#!/usr/bin/env python` scripts are ours
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), *filter(None, [os.environ.get("PATH")])])
     env["PYTHONPATH"] = os.pathsep.join([str(worktree), *filter(None, [os.environ.get("PYTHONPATH")])])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["GIT_TERMINAL_PROMPT"] = "0"
@@ -558,6 +573,7 @@ class SweEnv(Env):
                 "FAIL_TO_PASS": fail_to_pass,
                 "PASS_TO_PASS": pass_to_pass,
                 "log_parser": str(row.get("log_parser") or ""),
+                "eval_test_cmd": eval_script_test_command(row.get("eval_script")),
             },
         )
 
@@ -636,7 +652,12 @@ class SweEnv(Env):
     def test_command(self, task: Task, worktree: Path) -> list[str]:
         repo = task.extra["repo"]
         tests = test_directives(repo, task.extra["test_patch"])
-        template = self.config.test_cmd or REPO_TEST_COMMANDS.get(repo) or DEFAULT_TEST_COMMAND
+        if self.config.test_cmd:
+            template = self.config.test_cmd
+        elif task.extra.get("eval_test_cmd"):  # the row's own (swebench>=5 eval_script), used verbatim
+            return ["bash", "-c", task.extra["eval_test_cmd"]]
+        else:
+            template = REPO_TEST_COMMANDS.get(repo) or DEFAULT_TEST_COMMAND
         command = template.format(python=shlex.quote(sys.executable), tests=" ".join(map(shlex.quote, tests)))
         return ["bash", "-c", command]
 
