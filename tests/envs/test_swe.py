@@ -235,7 +235,8 @@ def test_task_selection_by_ids_and_by_range(fx):
 
 
 def test_missing_rows_name_the_download_command(fx):
-    with pytest.raises(SweDataError, match=r"4 selected row.*task_2\.json.*python -m veritas_rl\.envs\.swe download.*--start 2 --stop 6"):
+    expected = r"4 selected row.*task_2\.json.*python -m veritas_rl\.envs\.swe download.*--start 2 --stop 6"
+    with pytest.raises(SweDataError, match=expected):
         make("swe-synth", **fx.config(task_id_range=[0, 6]))
 
 

@@ -733,7 +733,8 @@ class SweEnv(Env):
         needed = ("image", "eval_script", "log_parser", "eval_type")
         if row is None or any(k not in row for k in needed):
             raise ValueError(f"backend='docker' needs rows with the swebench>=5 harness columns {needed}; "
-                             f"{task.extra['instance_id']} lacks them (use a dataset that ships them, or backend='local')")
+                             f"{task.extra['instance_id']} lacks them (use a dataset that ships them, "
+                             "or backend='local')")
         spec = make_test_spec(row)
         pred = {"instance_id": row["instance_id"], "model_patch": patch, "model_name_or_path": "veritas"}
         out = run_instance(spec, pred, self._docker, self.config.docker_run_id, timeout=int(self.config.test_timeout_s))
