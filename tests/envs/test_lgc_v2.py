@@ -338,6 +338,16 @@ def test_sudoku_accepts_another_solution_and_checks_givens():
     assert env.score(task, "```\n" + "\n".join(rows[:8]) + "\n```").value == 0.0
 
 
+def test_sudoku_unique_uses_reasoning_gym_generator():
+    env = make("lgc-v2", task_types=["sudoku"], sudoku_unique=True, sudoku_min_empty=20, sudoku_max_empty=24)
+    task = env.task(make_task_id("sudoku", 5))
+    assert 20 <= task.extra["puzzle"].count(".") <= 24
+    assert _solve_sudoku(task.extra["puzzle"]) == task.ground_truth
+    assert _solve_sudoku(task.extra["puzzle"], avoid=task.ground_truth) is None  # the only solution
+    assert env.score(task, env.oracle(task)).value == 1.0
+    assert env.task(make_task_id("sudoku", 5)) == task
+
+
 def test_sudoku_solution_is_valid(env):
     for seed in range(20):
         task = _task(env, "sudoku", seed)

@@ -87,6 +87,7 @@ class LgcV2Config:
     # sudoku
     sudoku_min_empty: int = 30
     sudoku_max_empty: int = 50
+    sudoku_unique: bool = False  # True: reasoning-gym's generator, one solution per puzzle (~0.3 s a task)
 
     def __post_init__(self):
         types = self.task_types
@@ -762,6 +763,10 @@ def _gen_sudoku(cfg: LgcV2Config, rng: random.Random) -> dict[str, Any]:
     puzzle = list(solution)
     for cell in rng.sample(range(81), n_empty):
         puzzle[cell] = 0
+    return _sudoku_task(puzzle, solution)
+
+
+def _sudoku_task(puzzle: list[int], solution: list[int]) -> dict[str, Any]:
     grid = "\n".join(" ".join(str(v) if v else "_" for v in puzzle[r * 9 : r * 9 + 9]) for r in range(9))
     prompt = (
         "Solve this Sudoku puzzle (`_` is an empty cell). Fill every empty cell with a digit 1-9 so that each "
@@ -775,6 +780,20 @@ def _gen_sudoku(cfg: LgcV2Config, rng: random.Random) -> dict[str, Any]:
         "ground_truth": "".join(map(str, solution)),
         "extra": {"puzzle": "".join(str(v) if v else "." for v in puzzle)},
     }
+
+
+class _UniqueSudoku:
+    """reasoning-gym's sudoku generator: blanks removed only while the solution stays unique."""
+
+    def __init__(self, cfg: LgcV2Config):
+        from reasoning_gym.games.sudoku import SudokuConfig, SudokuDataset
+
+        rg_cfg = SudokuConfig(min_empty=cfg.sudoku_min_empty, max_empty=cfg.sudoku_max_empty, seed=0, size=SEEDS_PER_TYPE)
+        self.dataset = SudokuDataset(rg_cfg)  # item i uses Random(0 + i): a pure function of i
+
+    def generate(self, seed: int) -> dict[str, Any]:
+        meta = self.dataset[seed]["metadata"]
+        return _sudoku_task([v for row in meta["puzzle"] for v in row], [v for row in meta["solution"] for v in row])
 
 
 def _parse_grid(block: str) -> str | None:
@@ -878,6 +897,7 @@ class LgcV2Env(Env):
         self.types: tuple[str, ...] = tuple(sorted(config.task_types, key=TASK_TYPES.__getitem__))
         self._game24 = _Game24(config.game24_min_value, config.game24_max_value) if "game_of_24" in self.types else None
         self._crypt: _Cryptarithm | None = None
+        self._unique_sudoku: _UniqueSudoku | None = None
 
     @property
     def num_tasks(self) -> int:
@@ -899,6 +919,10 @@ class LgcV2Env(Env):
             if self._crypt is None:
                 self._crypt = _Cryptarithm(cfg)
             made = self._crypt.generate(seed)
+        elif task_type == "sudoku" and cfg.sudoku_unique:
+            if self._unique_sudoku is None:
+                self._unique_sudoku = _UniqueSudoku(cfg)
+            made = self._unique_sudoku.generate(seed)
         else:
             rng = seeded_rng("lgc-v2", task_type, seed)
             if task_type == "game_of_24":
