@@ -629,7 +629,7 @@ class SweEnv(Env):
     def _disk_cache_file(self, key: tuple[str, str]) -> Path | None:
         if not self.config.result_cache_dir:
             return None
-        return Path(self.config.result_cache_dir) / key[0] / f"{key[1]}.json"
+        return Path(self.config.result_cache_dir) / key[0].replace("/", "__") / f"{key[1]}.json"
 
     def _disk_cache_get(self, key: tuple[str, str]) -> dict[str, Any] | None:
         path = self._disk_cache_file(key)
