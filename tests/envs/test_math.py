@@ -49,6 +49,7 @@ def env():
         ("#### 5\n**Final Answer:** 6", "6", "final answer"),
         ("The final answer is 12 apples. That is all.", "12 apples", "final answer"),
         ("work...\n#### 72", "72", "####"),
+        ("#### Step 1\nadd 5 and 7\n#### Step 2\nso we get 12", "12", "last number"),
         ("I think 3, no wait, 8", "8", "last number"),
         ("it costs 2,500 dollars", "2500", "last number"),
         ("no digits here", None, "none"),

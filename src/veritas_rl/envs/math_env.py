@@ -179,6 +179,7 @@ def gold_answer(raw: str) -> str:
 # =============================================================================================
 
 _MARKERS = (("the answer is", "the answer is"), ("final answer", "final answer"), ("####", "####"))
+_NUMBER_START = frozenset("-+$\\.0123456789")
 
 
 def extract_answer(text: str) -> tuple[str | None, str]:
@@ -190,6 +191,8 @@ def extract_answer(text: str) -> tuple[str | None, str]:
         slot = after_last_marker(text, marker)
         if slot is not None:
             slot = _trim_slot(slot)
+            if marker == "####" and slot[:1] not in _NUMBER_START:
+                continue  # a Markdown heading ("#### Step 2"), not GSM8K's answer line
             if slot:
                 return slot, how
     number = last_number(text)
