@@ -140,13 +140,21 @@ def test_task_types_as_a_comma_string_and_pkg_path(smollm2_tokenizer):
     assert {ds.task_id(i) // TYPE_STRIDE for i in range(20)} == {2}
 
 
-def test_defaults(smollm2_tokenizer):
+def test_defaults(smollm2_tokenizer, caplog):
     cfg = compose_ppo_config(plugin_overrides())  # no data.custom_cls.config at all
-    train = build_verl_dataset(cfg, "train", smollm2_tokenizer)
+    with caplog.at_level("WARNING", logger="veritas_rl.integrations.verl"):
+        train = build_verl_dataset(cfg, "train", smollm2_tokenizer)
     val = build_verl_dataset(cfg, "val", smollm2_tokenizer)
     assert train.env_name == "lgc-v2" and train.settings.seed == 0
     assert len(train) == DEFAULT_TRAIN_SIZE and len(val) == DEFAULT_VAL_SIZE
     assert train[len(train) - 1]["extra_info"]["split"] == "train"
+    # verl's default data.shuffle=True on a huge split: the dataset says what it costs
+    assert any("data.shuffle=False" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    quiet = compose_ppo_config(plugin_overrides(extra=["data.shuffle=False"]))
+    with caplog.at_level("WARNING", logger="veritas_rl.integrations.verl"):
+        build_verl_dataset(quiet, "train", smollm2_tokenizer)
+    assert not any("data.shuffle" in r.getMessage() for r in caplog.records)
 
 
 def test_convenience_classes(smollm2_tokenizer, monkeypatch):

@@ -289,6 +289,12 @@ class DynamicEnvDataset(_dataset_base()):
                     f"data.custom_cls.config.group_by={self.settings.group_by!r} is not a field of env "
                     f"{self.env_name!r}'s tasks; choose from: {', '.join(sorted(extra)) or '(none)'}"
                 )
+        if self.split_name == "train" and self.length > 1_000_000 and config is not None and config.get("shuffle"):
+            logger.warning(
+                "data.shuffle=True on %d items: verl's sampler builds randperm(%d) each epoch; the dataset is "
+                "already a seeded shuffle, so data.shuffle=False saves that memory",
+                self.length, self.length,
+            )
         logger.info(
             "DynamicEnvDataset(%s): env=%s config=%s seed=%d, %d items of %d env tasks",
             self.split_name, self.env_name, self._env_config_json, self.settings.seed, self.length, self.num_env_tasks,
