@@ -124,6 +124,7 @@ def test_dyck_language_exact_closing(env):
     gold = task.ground_truth
     assert env.score(task, f"Answer: {gold}").value == 1.0  # without spaces
     assert env.score(task, f"answer:   {' '.join(gold)}  ").value == 1.0
+    assert env.score(task, f"**Answer:** `{' '.join(gold)}`.").value == 1.0
     assert env.score(task, f"Answer: {gold[:-1]}").value == 0.0
     assert env.score(task, f"Answer: {gold}{gold[-1]}").value == 0.0
     wrong = gold[:-1] + ("]" if gold[-1] != "]" else ")")

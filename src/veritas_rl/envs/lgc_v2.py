@@ -195,7 +195,7 @@ def _score_dyck_language(task: Task, answer: str) -> Score:
     slot = after_last_marker(answer, "answer:")
     if slot is None:
         return Score.zero("no `Answer:` line")
-    got = "".join(slot.split()).strip("`")
+    got = "".join(slot.split()).strip("`*$.")  # **Answer:** `) ] }`.
     if not got or len(got) > MAX_ANSWER_CHARS or any(c not in CLOSERS for c in got):
         return Score.zero("answer is not a sequence of closing brackets", answer=got[:100])
     if got != task.ground_truth:
