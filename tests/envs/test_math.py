@@ -226,3 +226,17 @@ def test_hf_loader_offline_names_the_key(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ValueError, match=r"dataset_name='openai/gsm8k' \(subset='main', split='test'\) could not be loaded"):
         make("math", dataset_name="openai/gsm8k")
+
+
+def test_answer_slot_helpers():
+    from veritas_rl.envs.answers import after_last_marker, last_boxed, last_fenced_block, last_tag
+
+    assert last_boxed("\\boxed{a} and \\boxed{\\frac{1}{\\sqrt{2}}} end") == "\\frac{1}{\\sqrt{2}}"
+    assert last_boxed("\\fbox{3}") == "3"
+    assert last_boxed("\\boxed 5.") == "5"
+    assert last_boxed("\\boxed{1} \\boxed{2") is None  # the last one is unclosed
+    assert last_tag("<answer>1</answer><answer>2</answer>") == "2"
+    assert last_tag("<answer>1</answer> </answer>") == "1</answer> "  # last closing tag, the opener before it
+    assert after_last_marker("The Answer is 3\nthe answer is 4 here\nbye", "the answer is") == " 4 here"
+    assert last_fenced_block("```python\nx = 1\n```\ntext\n```\n1 2\n```") == "\n1 2\n"
+    assert last_fenced_block("```\nunclosed") is None
