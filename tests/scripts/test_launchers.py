@@ -515,3 +515,12 @@ def test_validator_composition_is_verls_own_cfg_job(run):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert yaml.safe_load(proc.stdout) == yaml.safe_load(OmegaConf.to_yaml(compose_cfg("ppo", overrides)))
+
+
+def test_validation_does_not_copy_the_model_into_shared_memory(run):
+    """use_shm=1 makes verl's HFModelConfig copy the model into /dev/shm; a dry run must not."""
+    shm = Path("/dev/shm/verl-cache")
+    before = set(shm.iterdir()) if shm.is_dir() else set()
+    cfg = compose("openspiel-ppo-trainer.sh", run("openspiel-ppo-trainer.sh", env={"USE_SHM": "1"}))
+    assert at(cfg, "actor_rollout_ref.model.use_shm") is True
+    assert (set(shm.iterdir()) if shm.is_dir() else set()) == before

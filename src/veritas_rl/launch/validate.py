@@ -186,8 +186,14 @@ def _to_dataclass(cfg, key: str) -> Any:
 
     from verl.utils.config import omega_conf_to_dataclass
 
+    node = OmegaConf.select(cfg, key)
+    if "use_shm" in node and node.use_shm:
+        # HFModelConfig copies the whole model into /dev/shm when use_shm is on: not for a dry run.
+        cfg = cfg.copy()
+        node = OmegaConf.select(cfg, key)
+        node.use_shm = False
     try:
-        return omega_conf_to_dataclass(OmegaConf.select(cfg, key))
+        return omega_conf_to_dataclass(node)
     except Exception as err:  # verl's own __post_init__ checks raise assorted types; report them with the key
         cause = err.__cause__ or err
         raise ValueError(f"{key}: verl rejects it: {type(cause).__name__}: {_one_line(cause)}") from None
