@@ -232,3 +232,14 @@ def test_bad_arguments_fail_naming_the_flag(args, message, tmp_path, fixture_jso
         swe_synth.main([*args, "--output-dir", str(tmp_path / "o")])
     assert exc.value.code == 2
     assert re.search(re.escape(message), capsys.readouterr().err)
+
+
+def test_dataset_flag_goes_through_the_datasets_loader(fixture_jsonl, tmp_path):
+    """``--dataset`` takes the real ``datasets.load_dataset`` path (here on a local dataset directory)."""
+    repo = tmp_path / "swe-synth-repo"
+    repo.mkdir()
+    (repo / "train.jsonl").write_bytes(fixture_jsonl.read_bytes())
+    _run(["--dataset", repo, "--split", "train", "--output-dir", tmp_path / "hf", "--max-chars-prompt", 1500])
+    _run(["--input", fixture_jsonl, "--output-dir", tmp_path / "local", "--max-chars-prompt", 1500])
+    for name in (TRAIN_FILE, VAL_FILE):
+        assert read_parquet_rows(tmp_path / "hf" / name) == read_parquet_rows(tmp_path / "local" / name)
