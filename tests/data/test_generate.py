@@ -58,7 +58,13 @@ def test_rl_rows_have_verls_schema(lgc_rl):
 
 
 def test_rl_parquet_through_verl_rlhf_dataset_and_compute_score(lgc_rl, smollm2_tokenizer):
-    from tests.verl_utils import build_verl_dataset, load_verl_reward_fn, verl_collate
+    from tests.verl_utils import (
+        build_verl_dataset,
+        load_verl_reward_fn,
+        load_verl_reward_manager,
+        score_with_reward_manager,
+        verl_collate,
+    )
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     cfg = _compose_ppo(*lgc_rl)
@@ -81,6 +87,13 @@ def test_rl_parquet_through_verl_rlhf_dataset_and_compute_score(lgc_rl, smollm2_
             assert bad["score"] == 0.0 and bad["reason"], (task.task_id, bad)
         batch = verl_collate([dataset[0], dataset[1]])
         assert list(batch["data_source"]) == ["lgc-v2", "lgc-v2"]
+    # the reward loop's own manager on token ids (decode -> compute_score), items from the static file
+    manager = load_verl_reward_manager(cfg, smollm2_tokenizer)
+    for k in range(3):
+        item = dataset[k]
+        oracle = env.oracle(env.task(item["extra_info"]["task_id"]))
+        assert score_with_reward_manager(manager, smollm2_tokenizer, item, oracle)["reward_score"] == 1.0
+        assert score_with_reward_manager(manager, smollm2_tokenizer, item, GARBAGE)["reward_score"] == 0.0
 
 
 @pytest.mark.parametrize("env_name", RL_ENVS)
