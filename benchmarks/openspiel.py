@@ -141,13 +141,13 @@ def bench_playouts(grid) -> list[dict]:
             task = probe.task(i)
             pairs.append((task, f"<answer>{next(iter(_json.loads(task.ground_truth)))}</answer>"))
         for k in grid:
+            envs = [make("openspiel", cases=[case], game_types=[], reward_mode="outcome", num_playouts=k, seed=seed)
+                    for seed in range(16)]
             stds, n = [], 0
             start = _clock()
             for task, completion in pairs:
                 values = []
-                for seed in range(16):
-                    env = make("openspiel", cases=[case], game_types=[], reward_mode="outcome", num_playouts=k,
-                               seed=seed)
+                for env in envs:
                     values.append(env.score(task, completion).value)
                     n += 1
                 stds.append(statistics.pstdev(values))

@@ -50,7 +50,8 @@ RULES: dict[str, str] = {
     "leduc_poker": "Six cards (Jack, Queen, King in two suits). Each player holds one private card; a public card "
     "is dealt after the first betting round. A pair with the public card beats any high card. Fold, call or raise.",
     "liars_dice": "Each player rolls dice the others cannot see. Players bid ever higher on how many dice across "
-    "all players show a face, or call 'Liar'. After a call, the bid is checked and the wrong party loses.",
+    "all players show a face, or call 'Liar'. After a call, the bid is checked and the wrong party loses. A bid "
+    "reads quantity-face ('2-5': at least two dice show 5); the state shows your dice, then the bids so far.",
     "goofspiel": "Each round a prize card is revealed and both players bid one card from their hand at the same "
     "time (the other player's pending bid is hidden). The higher bid takes the prize; ties discard it. Most prize "
     "points wins.",
