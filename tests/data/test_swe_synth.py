@@ -243,3 +243,13 @@ def test_dataset_flag_goes_through_the_datasets_loader(fixture_jsonl, tmp_path):
     _run(["--input", fixture_jsonl, "--output-dir", tmp_path / "local", "--max-chars-prompt", 1500])
     for name in (TRAIN_FILE, VAL_FILE):
         assert read_parquet_rows(tmp_path / "hf" / name) == read_parquet_rows(tmp_path / "local" / name)
+
+
+def test_budget_too_small_for_any_turn_is_dropped_and_counted():
+    rows = [trajectory(0, steps=1), trajectory(1, steps=1)]
+    # 30 characters: not even the omitted-turns marker plus one character of the last turn
+    examples, summary = convert(rows, Limits(max_chars_prompt=30))
+    assert examples == [] and summary.dropped == {"prompt_budget_exhausted": 2}
+    # the pinned head alone over the limit: dropped too
+    examples, summary = convert(rows, Limits(max_chars_prompt=120, keep_first_turns=2))
+    assert examples == [] and summary.dropped == {"prompt_budget_exhausted": 2}

@@ -160,7 +160,8 @@ def fit_prompt(turns: Sequence[str], keep_first: int, fits: Fits) -> tuple[str, 
     """The longest tail of ``turns`` (after the ``keep_first`` pinned ones) whose rendering ``fits``.
 
     Returns ``(prompt, omitted_turns)``; when not even the last turn fits whole, the last turn keeps
-    its own tail (most recent text) behind the omitted-turns marker. ``None`` when nothing fits.
+    its own tail (most recent text) behind the omitted-turns marker. ``None`` when nothing of the
+    trajectory fits (not even the pinned turns, or not one character after them).
     """
     pinned = list(turns[:keep_first])
     rest = list(turns[keep_first:])
@@ -188,8 +189,8 @@ def fit_prompt(turns: Sequence[str], keep_first: int, fits: Fits) -> tuple[str, 
             lo = mid
         else:
             hi = mid
-    if lo == 0:
-        return join_turns(pinned, [], len(rest)), len(rest)
+    if lo == 0:  # only the marker would be left: nothing of the trajectory
+        return None
     return join_turns(pinned, [last[-lo:]], len(rest) - 1), len(rest) - 1
 
 
