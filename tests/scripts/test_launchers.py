@@ -524,3 +524,44 @@ def test_validation_does_not_copy_the_model_into_shared_memory(run):
     cfg = compose("openspiel-ppo-trainer.sh", run("openspiel-ppo-trainer.sh", env={"USE_SHM": "1"}))
     assert at(cfg, "actor_rollout_ref.model.use_shm") is True
     assert (set(shm.iterdir()) if shm.is_dir() else set()) == before
+
+
+def test_paths_follow_the_checkout_location(run, tmp_path):
+    """Inside the container the repo is /workspace/veritas-rl: every path comes from where the scripts are."""
+    mount = tmp_path / "workspace" / "veritas-rl"
+    mount.parent.mkdir()
+    mount.symlink_to(REPO)
+    proc = subprocess.run(["bash", "train/scripts/openspiel-ppo-trainer.sh"], cwd=mount, capture_output=True, text=True,
+                          env={**os.environ, "PWD": str(mount), "DRY_RUN": "print", "ENV_FILE": str(tmp_path / "x"), "PYTHON": sys.executable,
+                               "MODEL_PATH": str(REPO / "train/models/SmolLM2-135M-Instruct")})
+    assert proc.returncode == 0, proc.stderr
+    argv = command_of(proc)
+    assert f"data.custom_cls.path={mount}/train/tools/dataset-manager.py" in argv
+    assert any(a.startswith(f"trainer.default_local_dir={mount}/train/artifacts/RL/checkpoints/") for a in argv)
+
+
+# -- Docker ---------------------------------------------------------------------------------------
+
+
+def test_docker_command(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("WANDB_API_KEY=secret-value-42\nexport WANDB_PROJECT=\"my proj\"\n")
+    base = {**os.environ, "ENV_FILE": str(env_file), "DRY_RUN": "1", "DOCKER_GPUS": "all"}
+    proc = subprocess.run(["bash", str(DOCKER), "train/scripts/openspiel-ppo-trainer.sh", "--help"],
+                          capture_output=True, text=True, env={**base, "ROLLOUT_BACKEND": "sglang"})
+    assert proc.returncode == 0, proc.stderr
+    argv = shlex.split(proc.stderr.strip().splitlines()[-1])
+    assert argv[:2] == ["docker", "run"]
+    assert argv[argv.index("--gpus") + 1] == "all" and argv[argv.index("--shm-size") + 1] == "16g"
+    assert f"{REPO}:/workspace/veritas-rl" in argv and argv[argv.index("-w") + 1] == "/workspace/veritas-rl"
+    assert "WANDB_API_KEY" in argv and "WANDB_PROJECT" in argv  # passed by name...
+    assert "secret-value-42" not in proc.stderr  # ...so the value is never printed
+    image = next(a for a in argv if a.startswith("verlai/verl:"))
+    assert "sglang0.5.12" in image and "verl0.9.1" in image
+    assert argv[-2:] == ["train/scripts/openspiel-ppo-trainer.sh", "--help"]  # the command's own --help
+    assert argv[argv.index(image) + 1 : argv.index(image) + 3] == ["bash", "-c"]
+    assert "pip install -q -e /workspace/veritas-rl" in argv[argv.index(image) + 3]
+    bad = subprocess.run(["bash", str(DOCKER)], capture_output=True, text=True, env={**base, "ROLLOUT_BACKEND": "trt"})
+    assert bad.returncode != 0 and "ROLLOUT_BACKEND=trt" in bad.stderr
+    custom = subprocess.run(["bash", str(DOCKER)], capture_output=True, text=True, env={**base, "VERL_IMAGE": "my/verl:1"})
+    assert "my/verl:1" in shlex.split(custom.stderr.strip().splitlines()[-1])

@@ -77,7 +77,8 @@ vr_usage() {
   for name in "${VR_VARS[@]}"; do
     printf '  %-30s %s (default: %s)\n' "$name" "${VR_VAR_HELP[$name]}" "${VR_VAR_DEFAULT[$name]}"
   done
-  printf '\nArguments after the variables are Hydra overrides passed last, so they win, e.g.\n'
+  [[ ${VR_HYDRA_ARGS:-1} == 1 ]] || return 0
+  printf '\nArguments are Hydra overrides, passed last so they win over the variables, e.g.\n'
   printf '  %s trainer.total_training_steps=10 +data.custom_cls.config.adapter_config.KEY=VALUE\n' "$(basename "$0")"
 }
 
