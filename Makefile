@@ -19,7 +19,7 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/shellcheck train/scripts/*.sh train/scripts/lib/*.sh train/*.sh .ci/run
+	$(BIN)/shellcheck -x -P SCRIPTDIR train/scripts/*.sh train/scripts/lib/*.sh train/*.sh .ci/run
 
 bench: setup
 	$(BIN)/python benchmarks/envs.py
