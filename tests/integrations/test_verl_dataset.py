@@ -273,6 +273,25 @@ def test_two_instances_give_the_same_items(lgc_cfg, lgc_train, smollm2_tokenizer
     assert _comparable(lgc_train[3]) == _comparable(lgc_train[3])  # no hidden state between calls
 
 
+def test_same_items_in_another_process(lgc_cfg, lgc_train):
+    """Another interpreter (another hash seed, as on another Ray node) maps indices to the same tasks."""
+    import os
+    import subprocess
+    import sys
+
+    from omegaconf import OmegaConf
+
+    data = json.dumps(OmegaConf.to_container(lgc_cfg.data.custom_cls, resolve=True))
+    code = (
+        "import json, sys; from veritas_rl.integrations.verl import DynamicEnvDataset; "
+        "ds = DynamicEnvDataset(['train'], None, None, {'custom_cls': json.loads(sys.argv[1])}); "
+        "print(json.dumps([ds[i]['extra_info'] for i in (0, 5, 999)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, data], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": "99"})
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [lgc_train[i]["extra_info"] for i in (0, 5, 999)]
+
+
 def test_pickled_dataset_gives_the_same_items(lgc_val):
     """Spawned dataloader workers receive a pickled copy; it rebuilds its env and serves the same items."""
     import pickle

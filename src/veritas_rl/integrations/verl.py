@@ -228,18 +228,7 @@ class IndexPermutation:
 # -- dataset ---------------------------------------------------------------------------------
 
 
-def _dataset_base():
-    from torch.utils.data import Dataset
-
-    try:  # inherit verl's multi-modal hooks (process_vision_info, ...) that the agent loop calls
-        from verl.utils.dataset.rl_dataset import RLHFDataset
-
-        return RLHFDataset
-    except ImportError:  # pragma: no cover - verl is required for this module's purpose
-        return Dataset
-
-
-class DynamicEnvDataset(_dataset_base()):
+class _DynamicEnvDatasetImpl:
     """Env tasks served on the fly to verl's trainer and agent loop (no parquet).
 
     ``data_files`` must be ``[train]`` or ``[val]``; settings come from ``config.custom_cls.config``.
@@ -396,16 +385,46 @@ class DynamicEnvDataset(_dataset_base()):
 
 
 
-class LGCV2DynamicDataset(DynamicEnvDataset):
-    """:class:`DynamicEnvDataset` under the name older launchers use (env defaults to ``lgc-v2``)."""
+_CLASS_LOCK = threading.Lock()
 
-    default_env = "lgc-v2"
+#: name -> (default env, docstring) of the dataset classes verl can load
+_DATASET_CLASSES = {
+    "DynamicEnvDataset": ("lgc-v2", _DynamicEnvDatasetImpl.__doc__),
+    "LGCV2DynamicDataset": ("lgc-v2", "DynamicEnvDataset under the name older launchers use (env defaults to lgc-v2)."),
+    "OpenSpielDataset": ("openspiel", "DynamicEnvDataset with env defaulting to openspiel."),
+}
 
 
-class OpenSpielDataset(DynamicEnvDataset):
-    """:class:`DynamicEnvDataset` with ``env`` defaulting to ``openspiel``."""
+def _build_dataset_classes() -> dict[str, type]:
+    """The dataset classes, built on first use so that importing ``compute_score`` needs neither torch nor verl.
 
-    default_env = "openspiel"
+    ``DynamicEnvDataset`` subclasses verl's ``RLHFDataset`` (a ``torch.utils.data.Dataset``) only to inherit
+    the multi-modal hooks the agent loop calls on the dataset class; every method that reads files is
+    replaced by :class:`_DynamicEnvDatasetImpl`'s.
+    """
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    base = type(
+        "DynamicEnvDataset",
+        (_DynamicEnvDatasetImpl, RLHFDataset),
+        {"__module__": __name__, "__doc__": _DATASET_CLASSES["DynamicEnvDataset"][1], "default_env": "lgc-v2"},
+    )
+    classes = {"DynamicEnvDataset": base}
+    for name, (env, doc) in _DATASET_CLASSES.items():
+        if name not in classes:
+            classes[name] = type(name, (base,), {"__module__": __name__, "__doc__": doc, "default_env": env})
+    return classes
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: DynamicEnvDataset & co. are created when first asked for (verl's load_extern_object,
+    # ``from ... import DynamicEnvDataset``, unpickling), then kept as ordinary module attributes.
+    if name in _DATASET_CLASSES:
+        with _CLASS_LOCK:
+            if name not in globals():
+                globals().update(_build_dataset_classes())
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- reward ----------------------------------------------------------------------------------
