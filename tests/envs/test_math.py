@@ -154,6 +154,15 @@ def test_long_inputs_are_fast(env):
     assert "longer than" in env.score(task, cases[0]).info["reason"]
 
 
+@pytest.mark.parametrize("answer", ["10^{99999999}", "9^{9^{9}}", "100000!", "2**99999999", "1e999999999", "2^{1000}"])
+def test_answers_that_would_explode_in_sympy_score_zero_fast(env, answer):
+    for gold in ("x^2", "42"):
+        start = time.perf_counter()
+        score = env.score(_task(gold), f"\\boxed{{{answer}}}")
+        assert score.value == 0.0 and score.info["reason"]
+        assert time.perf_counter() - start < 0.2, answer
+
+
 def test_gold_answer_forms():
     assert gold_answer(GSM8K_ROWS[0]["answer"]) == "72"
     assert gold_answer("so \\boxed{\\frac{1}{2}} is it") == "\\frac{1}{2}"

@@ -96,7 +96,7 @@ def parse_number(text: str) -> Fraction | None:
     if re.fullmatch(r"-?\d+/\d+", s):
         num, den = s.split("/")
         return Fraction(int(num), int(den)) if int(den) else None
-    if re.fullmatch(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", s):
+    if re.fullmatch(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,2})?", s):  # 1e99 at most: exact ints stay small
         try:
             return Fraction(s)
         except (ValueError, ZeroDivisionError):

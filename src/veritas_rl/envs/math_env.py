@@ -18,6 +18,7 @@ through math-verify (inputs are length-capped and time-limited).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -258,10 +259,16 @@ def _latex_frac(s: str) -> Fraction | None:
     return None
 
 
+#: what sympy would evaluate into astronomically large integers: big exponents, power towers, big factorials
+_EXPENSIVE = re.compile(r"(?:\^|\*\*)\s*[{(]?\s*[-+]?\s*\d{3,}|\^\s*\{[^{}]*\^|\d{4,}\s*!|[eE][-+]?\d{3,}")
+
+
 def math_verify_equal(gold: str, answer: str) -> tuple[bool, str]:
     """math-verify equivalence of two short LaTeX/plain answers; ``(equal, note)``. Never raises."""
     if len(answer) > MATH_VERIFY_MAX_CHARS or len(gold) > MATH_VERIFY_MAX_CHARS:
         return False, f"answer longer than {MATH_VERIFY_MAX_CHARS} characters for symbolic comparison"
+    if _EXPENSIVE.search(answer) or _EXPENSIVE.search(gold):
+        return False, "answer too expensive to evaluate symbolically (huge exponent or factorial)"
     from math_verify import parse, verify
 
     timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
