@@ -565,3 +565,11 @@ def test_docker_command(tmp_path):
     assert bad.returncode != 0 and "ROLLOUT_BACKEND=trt" in bad.stderr
     custom = subprocess.run(["bash", str(DOCKER)], capture_output=True, text=True, env={**base, "VERL_IMAGE": "my/verl:1"})
     assert "my/verl:1" in shlex.split(custom.stderr.strip().splitlines()[-1])
+
+
+def test_env_example_lists_every_variable(run):
+    example = (REPO / ".env.example").read_text()
+    listed = set(re.findall(r"^# ([A-Z][A-Z0-9_]*)=", example, flags=re.M))
+    for script in [*LAUNCHERS, "../docker_run_verl.sh"]:
+        shown = set(re.findall(r"^  ([A-Z][A-Z0-9_]*) ", run(script, "--help").stdout, flags=re.M))
+        assert shown <= listed, f"{script}: not in .env.example: {sorted(shown - listed)}"

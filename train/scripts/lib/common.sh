@@ -252,6 +252,7 @@ vr_setup_common() {
   if [[ -n $WANDB_MODE ]]; then vr_check_choice WANDB_MODE online offline disabled
   elif [[ -n $WANDB_API_KEY ]]; then WANDB_MODE=online
   else WANDB_MODE=offline; fi
+  WANDB_DIR=$(vr_abspath "$WANDB_DIR")
   export WANDB_MODE WANDB_DIR
   [[ -n $WANDB_API_KEY ]] && export WANDB_API_KEY
   [[ -n $HF_TOKEN ]] && export HF_TOKEN
@@ -277,7 +278,8 @@ vr_setup_common() {
   vr_check_run_name WANDB_PROJECT
   RUN_DIR="$ckpt_root/$WANDB_PROJECT/$RUN_NAME"
   HYDRA_DIR="$TRAIN_DIR/outputs/$WANDB_PROJECT/$RUN_NAME"
-  [[ -n $TENSORBOARD_DIR ]] || TENSORBOARD_DIR="$TRAIN_DIR/artifacts/tensorboard/$WANDB_PROJECT/$RUN_NAME"
+  if [[ -n $TENSORBOARD_DIR ]]; then TENSORBOARD_DIR=$(vr_abspath "$TENSORBOARD_DIR")
+  else TENSORBOARD_DIR="$TRAIN_DIR/artifacts/tensorboard/$WANDB_PROJECT/$RUN_NAME"; fi
   export TENSORBOARD_DIR
   RESUME_MODE=disable
   if [[ -n $RESUME_FROM ]]; then
