@@ -355,3 +355,28 @@ def test_outcome_playouts_are_seeded_and_averaged():
     # 16 random playouts of connect four from an early position: a fraction, not a single game's result
     assert all(0.0 < v < 1.0 for v in values)
     assert all((v * 16 * 2) == int(v * 16 * 2) for v in values)  # mean of 16 returns in {-1, 0, 1}
+
+
+def test_mcts_opponent_does_not_see_hidden_cards_where_the_game_allows_resampling():
+    import random
+
+    import numpy as np
+    from open_spiel.python.algorithms import mcts
+
+    # Kuhn poker: P0 holds the Queen, P1 the King, P0 passed; P1 (the mover) bets.
+    env = make("openspiel", cases=["kuhn_poker"], game_types=[], reward_mode="outcome", opponent="mcts",
+               num_playouts=4)
+    task = env.task_from_history("kuhn_poker", [1, 2, 0])
+    game = spiel.load_game("kuhn_poker")
+    assert spiel.MCTSBot(game, random.Random(0), 10, 2.0).kind == "ismcts"
+    # A fair P0 with the Queen facing a bet calls (calling: 0 in expectation over J/K, folding: -1) ...
+    bet = env.score(task, "<answer>Bet</answer>")
+    assert bet.info["mean_return"] == 2.0 and bet.value == 1.0
+    # ... whereas MCTS on the true state sees the King and folds, which would pay the bet only 1
+    after_bet = spiel.state_from_history("kuhn_poker", [1, 2, 0, 1])
+    rs = np.random.RandomState(0)
+    seer = mcts.MCTSBot(game, 2.0, 100, mcts.RandomRolloutEvaluator(1, rs), random_state=rs)
+    assert after_bet.action_to_string(seer.step(after_bet)) == "Pass"
+    # games without ResampleFromInfostate fall back to (clairvoyant) MCTS on the true state
+    assert spiel.MCTSBot(spiel.load_game("liars_dice"), random.Random(0), 10, 2.0).kind == "mcts-clairvoyant"
+    assert spiel.MCTSBot(spiel.load_game("tic_tac_toe"), random.Random(0), 10, 2.0).kind == "mcts"

@@ -283,10 +283,16 @@ class RandomBot:
 
 
 class MCTSBot:
-    """OpenSpiel's ``MCTSBot`` (UCT, random-rollout evaluator, MCTS-Solver), seeded.
+    """Seeded Monte-Carlo tree search with a random-rollout evaluator (OpenSpiel's implementations).
 
-    For imperfect-information games it searches the true state: a clairvoyant opponent, stronger
-    than a fair one (OpenSpiel's IS-MCTS needs ``ResampleFromInfostate``, which many games lack).
+    * Perfect information: OpenSpiel's ``MCTSBot`` (UCT, MCTS-Solver).
+    * Imperfect information, when the game implements ``ResampleFromInfostate`` (``kuhn_poker``,
+      ``leduc_poker``, ``gin_rummy``, ...): OpenSpiel's ``ISMCTSBot`` — information-set MCTS that
+      searches worlds resampled from the bot's own information state, so it does not see hidden cards.
+    * Imperfect information without resampling (``liars_dice``, turn-based ``goofspiel``, ...): the
+      plain ``MCTSBot`` on the true state — a clairvoyant opponent, stronger than a fair one.
+
+    ``kind`` says which one was built (``mcts``, ``ismcts`` or ``mcts-clairvoyant``).
     """
 
     def __init__(self, game, rng: random.Random, simulations: int, uct_c: float):
@@ -295,10 +301,46 @@ class MCTSBot:
 
         rs = np.random.RandomState(rng.getrandbits(32))
         evaluator = mcts.RandomRolloutEvaluator(n_rollouts=1, random_state=rs)
+        if not is_imperfect(game):
+            self.kind = "mcts"
+        elif supports_resampling(game):
+            import pyspiel
+            from open_spiel.python.algorithms import ismcts
+
+            self.kind = "ismcts"
+            self.bot = ismcts.ISMCTSBot(game, evaluator, uct_c, simulations, random_state=rs)
+            sampler = pyspiel.UniformProbabilitySampler(rng.getrandbits(31), 0.0, 1.0)  # seeded worlds
+            self.bot.set_resampler(lambda state, player: state.resample_from_infostate(player, sampler))
+            return
+        else:
+            self.kind = "mcts-clairvoyant"
         self.bot = mcts.MCTSBot(game, uct_c, simulations, evaluator, solve=True, random_state=rs)
 
     def step(self, state) -> int:
         return int(self.bot.step(state))
+
+
+_RESAMPLING: dict[str, bool] = {}
+
+
+def supports_resampling(game) -> bool:
+    """Whether ``game``'s states implement ``ResampleFromInfostate`` (probed once per game)."""
+    key = str(game)
+    known = _RESAMPLING.get(key)
+    if known is not None:
+        return known
+    import pyspiel
+
+    state = game.new_initial_state()
+    resolve_chance(state, random.Random(0))
+    ok = True
+    if not state.is_terminal():
+        try:
+            state.resample_from_infostate(state.current_player(), pyspiel.UniformProbabilitySampler(0, 0.0, 1.0))
+        except pyspiel.SpielError:
+            ok = False
+    _RESAMPLING[key] = ok
+    return ok
 
 
 def make_bot(kind: str, game, rng: random.Random, *, mcts_simulations: int = 100, uct_c: float = 2.0):
