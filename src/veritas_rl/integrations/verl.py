@@ -21,6 +21,9 @@ resumed runs see the same stream.
 ``extra_info["env_config"]``), rebuilds the task from ``extra_info["task"]`` (serialised),
 ``extra_info["task_id"]`` or, as a last resort, the ground truth, and scores with the env's own scorer
 (one env instance per config per process). It never raises on model output.
+
+The dataset classes subclass verl's ``RLHFDataset`` and are created on first access (PEP 562 module
+``__getattr__``), so importing :func:`compute_score` needs neither torch nor verl.
 """
 
 from __future__ import annotations
