@@ -9,8 +9,9 @@ imported lazily so that importing this module (and listing envs) stays fast.
 * :func:`state_from_history` — rebuild a state from ``state.history()`` (what tasks carry).
 * :func:`render_prompt` / :func:`parse_action` — the prompt a model sees and the strict parser of
   its ``<answer>…</answer>`` slot.
-* :func:`make_bot` — ``random`` and ``mcts`` (OpenSpiel's ``MCTSBot`` with a random-rollout
-  evaluator) opponents; :func:`playout` plays a state to the end.
+* :func:`make_bot` — ``random`` and ``mcts`` opponents (OpenSpiel's ``MCTSBot``, or its
+  ``ISMCTSBot`` for hidden information, with a random-rollout evaluator); :func:`playout` plays a
+  state to the end.
 """
 
 from __future__ import annotations
