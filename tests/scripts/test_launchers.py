@@ -166,7 +166,9 @@ def test_grpo_defaults_compose(run, smollm2_dir):
     assert at(cfg, "data.train_files") == ["train"] and at(cfg, "data.val_files") == ["val"]
     assert at(cfg, "data.custom_cls.path") == str(REPO / "train/tools/dataset-manager.py")
     assert at(cfg, "data.custom_cls.name") == "DynamicEnvDataset"
-    assert at(cfg, "data.custom_cls.config") == {"env": "lgc-v2"}
+    assert at(cfg, "data.custom_cls.config") == {"env": "lgc-v2", "group_by": "task_type"}
+    assert at(cfg, "data.shuffle") is False  # the dataset's own bijection shuffles; verl's would randperm 10^7
+    assert at(cfg, "trainer.total_training_steps") == 500
     assert at(cfg, "reward.custom_reward_function") == {
         "path": str(REPO / "train/tools/reward-manager.py"), "name": "compute_score"}
     assert at(cfg, "actor_rollout_ref.model.path") == str(smollm2_dir)
@@ -205,7 +207,7 @@ def test_openspiel_defaults_are_lora(run):
     assert model["use_shm"] is True and model["lora_adapter_path"] is None
     assert at(cfg, "actor_rollout_ref.rollout.load_format") == "safetensors"
     assert at(cfg, "actor_rollout_ref.actor.optim.lr") == pytest.approx(6e-5)
-    assert at(cfg, "data.custom_cls.config") == {"env": "openspiel"}
+    assert at(cfg, "data.custom_cls.config") == {"env": "openspiel", "group_by": "case"}
 
 
 def test_openspiel_game_types_and_adapter_overrides_reach_the_dataset(run):
@@ -216,7 +218,7 @@ def test_openspiel_game_types_and_adapter_overrides_reach_the_dataset(run):
                     "ATTN_IMPLEMENTATION": "sdpa", "DATASET_VAL_SIZE": "64"})
     cfg = compose(script, proc)
     assert at(cfg, "data.custom_cls.config") == {
-        "env": "openspiel", "val_size": 64,
+        "env": "openspiel", "val_size": 64, "group_by": "case",
         "adapter_config": {"game_types": ["hex", "chess"], "reward_mode": "legal", "num_tasks_per_case": 200}}
     assert at(cfg, "actor_rollout_ref.rollout.name") == "sglang"
     assert at(cfg, "actor_rollout_ref.rollout.layered_summon") is True

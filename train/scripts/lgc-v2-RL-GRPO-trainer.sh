@@ -13,6 +13,7 @@ DynamicEnvDataset and scored by compute_score. Full fine-tuning by default (ENAB
 DRY_RUN=1 prints the command and validates it against verl's config without a GPU."
 vr_var WANDB_EXP lgc-v2-grpo "experiment name prefix of the run names"
 vr_var LGC_TASK_TYPES "" "lgc-v2 task types, comma-separated (e.g. game_of_24,sudoku); empty = all"
+vr_var DATASET_GROUP_BY task_type "validation metrics per task_type (data.custom_cls.config.group_by); \"\" = one group"
 vr_declare_common_vars
 vr_declare_rl_vars
 vr_args "$@"

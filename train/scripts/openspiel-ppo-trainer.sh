@@ -19,6 +19,7 @@ vr_var ENABLE_LORA 1 "1 = LoRA, 0 = full fine-tuning (lora_rank=0, FULL_FT_LR)"
 vr_var USE_SHM 1 "1 = load the model through /dev/shm (actor_rollout_ref.model.use_shm)"
 vr_var MAX_PROMPT_LENGTH 2048 "prompt tokens (data.max_prompt_length): board + legal moves"
 vr_var MAX_RESPONSE_LENGTH 512 "completion tokens (data.max_response_length)"
+vr_var DATASET_GROUP_BY case "validation metrics per case (data.custom_cls.config.group_by); \"\" = one group"
 vr_declare_common_vars
 vr_declare_rl_vars
 vr_args "$@"

@@ -312,7 +312,7 @@ vr_declare_rl_vars() {
   vr_var PPO_MINI_BATCH_SIZE 16 "prompts per actor update (actor.ppo_mini_batch_size)"
   vr_var MICRO_BATCH_SIZE_PER_GPU 4 "sequences per GPU forward (actor ppo / rollout and ref log-prob micro batches)"
   vr_var TOTAL_EPOCHS 1 "epochs over the training set (trainer.total_epochs)"
-  vr_var TOTAL_TRAINING_STEPS "" "stop after this many steps; empty = from TOTAL_EPOCHS and the dataset size"
+  vr_var TOTAL_TRAINING_STEPS 500 "stop after this many steps (the LR schedule's horizon); empty = TOTAL_EPOCHS x the train split (10^7 tasks by default)"
   vr_var SAVE_FREQ 50 "checkpoint every N steps (-1 = only at the end)"
   vr_var TEST_FREQ 50 "validate every N steps (-1 = never)"
   vr_var MAX_CKPT_TO_KEEP "" "keep the last N actor checkpoints; empty = all"
@@ -338,6 +338,7 @@ vr_declare_rl_vars() {
   vr_var OPTIMIZER_OFFLOAD 0 "1 = offload the optimizer state to CPU"
   vr_var DATASET_TRAIN_SIZE "" "tasks in the training split (data.custom_cls.config.train_size); empty = the dataset's default"
   vr_var DATASET_VAL_SIZE "" "tasks in the validation split (data.custom_cls.config.val_size); empty = the dataset's default"
+  vr_var DATASET_GROUP_BY "" "a Task.extra field (lgc-v2: task_type, openspiel: case) to report validation metrics per group; empty = one group"
   vr_var DATASET_SEED "" "which tasks, in which order (data.custom_cls.config.seed); empty = the dataset's default (0)"
   vr_var RAY_ADDRESS "" "an existing Ray cluster (multi-node), e.g. 10.0.0.1:6379; empty = start a local one"
 }
@@ -374,6 +375,7 @@ vr_rl_overrides() {
     "algorithm.adv_estimator=$ADV_ESTIMATOR"
     "data.train_files=[train]"
     "data.val_files=[val]"
+    data.shuffle=False
     "data.custom_cls.path=$REPO_ROOT/train/tools/dataset-manager.py"
     data.custom_cls.name=DynamicEnvDataset
     "+data.custom_cls.config.env=$env"
@@ -407,6 +409,7 @@ vr_rl_overrides() {
   [[ -z $DATASET_TRAIN_SIZE ]] || VR_ARGS+=("+data.custom_cls.config.train_size=$DATASET_TRAIN_SIZE")
   [[ -z $DATASET_VAL_SIZE ]] || VR_ARGS+=("+data.custom_cls.config.val_size=$DATASET_VAL_SIZE")
   [[ -z $DATASET_SEED ]] || VR_ARGS+=("+data.custom_cls.config.seed=$DATASET_SEED")
+  [[ -z $DATASET_GROUP_BY ]] || VR_ARGS+=("+data.custom_cls.config.group_by=$DATASET_GROUP_BY")
   if [[ -n $ATTN_IMPLEMENTATION ]]; then
     VR_ARGS+=("+$model.override_config.attn_implementation=$ATTN_IMPLEMENTATION")
   fi
