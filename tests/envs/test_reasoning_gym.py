@@ -58,6 +58,18 @@ def test_other_dataset_with_its_own_verifier_accepts_alternatives():
     assert list(itertools.islice((strict.task_id_at(i) for i in range(3)), 3)) == [0, 1, 2]
 
 
+def test_answers_that_would_hang_sympy_are_refused():
+    import time
+
+    env = make("rg", dataset="puzzle24", size=5)  # its scorer runs sympy's parse_expr on the answer
+    task = env.task(0)
+    start = time.perf_counter()
+    for bad in ("9**9**9**9", "2**99999999", "10^{99999999}"):
+        score = env.score(task, f"<answer>{bad}</answer>")
+        assert score.value == 0.0 and "too expensive" in score.info["reason"]
+    assert time.perf_counter() - start < 0.1
+
+
 def test_dataset_config_and_seed_take_effect():
     a = make("rg", dataset="basic_arithmetic", dataset_config={"min_terms": 2, "max_terms": 2, "operators": ["+"]})
     for i in range(10):

@@ -14,6 +14,16 @@ from fractions import Fraction
 NUMBER_RE = re.compile(r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?|-?\$?\s?\.\d+%?")
 
 
+#: what sympy (or Python) would evaluate into astronomically large integers: big exponents, power
+#: towers, big factorials. Such answers are refused before any symbolic evaluation.
+_EXPENSIVE = re.compile(r"(?:\^|\*\*)[\s{(+-]*\d{3,}|\^\s*\{[^{}]*\^|\*\*[\s(]*\d+[\s)]*\*\*|(?<!\d)\d{4,}\s*!")
+
+
+def looks_expensive(text: str) -> bool:
+    """True for ``10^{99999999}``, ``9^{9^{9}}``, ``9**9**9``, ``100000!``: too costly to evaluate exactly."""
+    return _EXPENSIVE.search(text) is not None
+
+
 def last_boxed(text: str) -> str | None:
     r"""Content of the last ``\boxed{...}`` (or ``\fbox{...}``), with nested braces; ``None`` if absent/unclosed."""
     start = -1

@@ -18,7 +18,6 @@ through math-verify (inputs are length-capped and time-limited).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -31,6 +30,7 @@ from veritas_rl.envs.answers import (
     format_number,
     last_boxed,
     last_number,
+    looks_expensive,
     parse_number,
 )
 from veritas_rl.envs.base import Env, Score, Task, register_env
@@ -259,15 +259,11 @@ def _latex_frac(s: str) -> Fraction | None:
     return None
 
 
-#: what sympy would evaluate into astronomically large integers: big exponents, power towers, big factorials
-_EXPENSIVE = re.compile(r"(?:\^|\*\*)\s*[{(]?\s*[-+]?\s*\d{3,}|\^\s*\{[^{}]*\^|\d{4,}\s*!|[eE][-+]?\d{3,}")
-
-
 def math_verify_equal(gold: str, answer: str) -> tuple[bool, str]:
     """math-verify equivalence of two short LaTeX/plain answers; ``(equal, note)``. Never raises."""
     if len(answer) > MATH_VERIFY_MAX_CHARS or len(gold) > MATH_VERIFY_MAX_CHARS:
         return False, f"answer longer than {MATH_VERIFY_MAX_CHARS} characters for symbolic comparison"
-    if _EXPENSIVE.search(answer) or _EXPENSIVE.search(gold):
+    if looks_expensive(answer) or looks_expensive(gold):
         return False, "answer too expensive to evaluate symbolically (huge exponent or factorial)"
     from math_verify import parse, verify
 
