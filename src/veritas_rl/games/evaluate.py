@@ -34,8 +34,11 @@ class HFPolicy:
         self.torch = torch
         if threads:
             torch.set_num_threads(threads)  # on a busy CPU, 1 thread is often several times faster than 2
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        except OSError as err:  # not a model dir, and not a hub id reachable from here
+            raise ValueError(f"hf:{path}: cannot load a model from it ({str(err).splitlines()[0]})") from None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
         self.max_new_tokens = max_new_tokens
