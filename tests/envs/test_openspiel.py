@@ -380,3 +380,27 @@ def test_mcts_opponent_does_not_see_hidden_cards_where_the_game_allows_resamplin
     # games without ResampleFromInfostate fall back to (clairvoyant) MCTS on the true state
     assert spiel.MCTSBot(spiel.load_game("liars_dice"), random.Random(0), 10, 2.0).kind == "mcts-clairvoyant"
     assert spiel.MCTSBot(spiel.load_game("tic_tac_toe"), random.Random(0), 10, 2.0).kind == "mcts"
+
+
+def test_outcome_scores_are_identical_in_another_process():
+    cases = ["kuhn_poker", "connect_four"]  # IS-MCTS (seeded resampling) and plain MCTS
+    config = {"cases": cases, "game_types": [], "reward_mode": "outcome", "opponent": "mcts",
+              "mcts_simulations": 20, "num_playouts": 2, "num_tasks_per_case": 2, "seed": 4}
+    env = make("openspiel", **config)
+    rows = []
+    for task_id in range(env.num_tasks):
+        task = env.task(task_id)
+        for action in list(json.loads(task.ground_truth))[:2]:
+            rows.append((task.to_dict(), f"<answer>{action}</answer>"))
+    code = (
+        "import json,sys; from veritas_rl.envs import Task, make; "
+        "env = make('openspiel', **json.loads(sys.argv[1])); rows = json.loads(sys.argv[2]); "
+        "print(json.dumps([env.score(Task.from_dict(t), c).value for t, c in rows]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(config), json.dumps(rows)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "31"},
+    )
+    here = [env.score(Task.from_dict(t), c).value for t, c in rows]
+    assert json.loads(out.stdout) == here
+    assert len(set(here)) > 1

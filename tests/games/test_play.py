@@ -165,3 +165,14 @@ def test_hf_policy_plays_with_the_real_smollm2(smollm2_dir, one_torch_thread):
         spiel.load_game("tic_tac_toe").new_initial_state()))
     assert result.illegal_move == (action is None)
     assert policy(Turn("tic_tac_toe", 0, first.prompt, {}, None, [])) == first.completion  # greedy: deterministic
+
+
+def test_policy_samples_pair_each_prompt_with_its_completion():
+    answers = iter(["<answer>4</answer>", "<answer>4</answer>"])  # the second "4" is the policy's own cell
+
+    result = play_game("tic_tac_toe", lambda turn: next(answers), "random", seed=2, seat=0)
+    samples = result.policy_samples()
+    assert [s["legal"] for s in samples] == [True, False] and result.outcome == "illegal"
+    assert samples[0]["action"] == 4 and samples[1]["action"] is None
+    assert "4: x(1,1)" in samples[0]["prompt"][0]["content"]
+    assert "4: " not in samples[1]["prompt"][0]["content"]  # the centre is taken by then

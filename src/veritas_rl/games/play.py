@@ -77,6 +77,18 @@ class GameResult:
             return "loss"
         return "draw"
 
+    def policy_samples(self) -> list[dict[str, Any]]:
+        """The policy's turns as ``{"prompt", "completion", "action", "legal"}`` rows (for multi-turn training).
+
+        Every turn's prompt is the full current position, so each row stands alone (no chat history).
+        ``legal`` is ``False`` only for the final, invalid answer of an ``illegal`` game.
+        """
+        return [
+            {"prompt": m.prompt, "completion": m.completion, "action": m.action, "legal": m.action is not None}
+            for m in self.trajectory
+            if m.by == "policy" and m.prompt is not None
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "case": self.case,
