@@ -87,7 +87,7 @@ class LgcV2Config:
     # sudoku
     sudoku_min_empty: int = 30
     sudoku_max_empty: int = 50
-    sudoku_unique: bool = False  # True: reasoning-gym's generator, one solution per puzzle (~0.3 s a task)
+    sudoku_unique: bool = False  # True: reasoning-gym's generator, one solution per puzzle (~27 ms a task)
 
     def __post_init__(self):
         types = self.task_types
