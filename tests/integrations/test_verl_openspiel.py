@@ -132,3 +132,12 @@ def test_bad_config_fails_at_dataset_creation(smollm2_tokenizer, monkeypatch):
         _dataset([f"{PREFIX}.opponent=alpha"], smollm2_tokenizer)
     with pytest.raises(ValueError, match=r"case 'hex\(size=5\)': OpenSpiel cannot load it: Unknown parameter"):
         _dataset([f'{PREFIX}.cases=["hex(size=5)"]'], smollm2_tokenizer)
+
+
+def test_case_strings_cut_at_their_commas_are_rejoined(smollm2_tokenizer, monkeypatch):
+    # train/scripts' vr_hydra_list splits GAME_TYPES on every comma: the env rejoins inside parentheses
+    monkeypatch.delenv(GAME_TYPES_ENV, raising=False)
+    _, ds = _dataset([f"{PREFIX}.game_types=['breakthrough(rows=6','columns=6)','hex']"], smollm2_tokenizer)
+    assert ds.env.config.game_types == ("breakthrough(rows=6,columns=6)", "hex")
+    assert ds.env.cases == ("hex(board_size=5)", "hex(board_size=7)", "hex(board_size=9)",
+                            "breakthrough(rows=6,columns=6)")
