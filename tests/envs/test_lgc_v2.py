@@ -161,6 +161,9 @@ def test_game_of_24_accepts_any_valid_expression():
     assert env.score(task, "\\boxed{8/(3-8/3)}").value == 1.0
     assert env.score(task, "\\boxed{8 \\div (3 - 8 \\div 3)} = 24").value == 1.0
     assert env.score(task, "\\boxed{8/(3-8/3) = 24}").value == 1.0
+    assert env.score(task, "\\boxed{\\frac{8}{3 - \\frac{8}{3}}}").value == 1.0
+    assert env.score(task, "\\boxed{\\dfrac{8}{3 - \\dfrac{8}{3}} = 24}").value == 1.0
+    assert env.score(task, "\\boxed{\\frac{8}{3 - \\frac{8}{4}}}").value == 0.0
     assert env.score(task, "\\boxed{8*3 + 8 - 8}").value == 0.0  # uses 8 three times
     assert "exactly once" in env.score(task, "\\boxed{8*3}").info["reason"]
     assert env.score(task, "\\boxed{8/(3-8/3) = 25}").value == 0.0

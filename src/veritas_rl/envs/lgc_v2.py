@@ -491,6 +491,35 @@ _LATEX_OPS = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("
               ("\\left", ""), ("\\right", ""), ("[", "("), ("]", ")"), ("{", "("), ("}", ")"), ("$", ""))
 
 
+def _brace_group(text: str, at: int) -> int:
+    """Index just past the ``{...}`` group that opens at ``text[at]``, or -1."""
+    if at >= len(text) or text[at] != "{":
+        return -1
+    depth = 0
+    for j in range(at, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return j + 1
+    return -1
+
+
+def _latex_fractions(expr: str) -> str:
+    r"""``\frac{a}{b}`` (and ``\dfrac``, ``\tfrac``) -> ``((a)/(b))``, outermost first, at most 16."""
+    for name in ("\\dfrac", "\\tfrac"):
+        expr = expr.replace(name, "\\frac")
+    for _ in range(16):
+        at = expr.find("\\frac")
+        if at < 0:
+            break
+        num_end = _brace_group(expr, at + 5)
+        den_end = _brace_group(expr, num_end) if num_end > 0 else -1
+        if den_end < 0:
+            break
+        num, den = expr[at + 6 : num_end - 1], expr[num_end + 1 : den_end - 1]
+        expr = f"{expr[:at]}(({num})/({den})){expr[den_end:]}"
+    return expr
+
+
 @functools.lru_cache(maxsize=200_000)
 def _solution_of_sorted(numbers: tuple[int, ...]) -> str | None:
     """Memo of :func:`solve_24` by multiset (a pure function: shared by every env in the process)."""
@@ -543,6 +572,7 @@ def _score_game_of_24(task: Task, answer: str) -> Score:
         if right.strip().strip("$") not in ("", str(target)):
             return Score.zero("expression is an equation with something other than the target", answer=slot)
         expr = left
+    expr = _latex_fractions(expr)
     for a, b in _LATEX_OPS:
         expr = expr.replace(a, b)
     try:
