@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     for env_name, label, config in tqdm(todo, desc="envs", unit="case"):
         row = measure(env_name, config, args.n, args.warmup, args.repeat)
         row["label"] = label
-        log.info("%s / %s: %.0f tasks/s, %.0f oracle scores/s", env_name, label, row["tasks_per_s"], row["oracle_scores_per_s"])
+        log.info(
+            "%s / %s: %.0f tasks/s, %.0f oracle scores/s",
+            env_name, label, row["tasks_per_s"], row["oracle_scores_per_s"],
+        )
         rows.append(row)
     if args.json:
         sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))

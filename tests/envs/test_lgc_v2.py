@@ -215,7 +215,8 @@ def test_operation_definition_is_what_the_prompt_says():
         body = definition.split("=", 1)[1].strip()
         a, b = int(lhs), int(rhs)
         # the definition uses Python syntax for max/min/conditional: check it independently
-        assert eval(body, {"max": max, "min": min}, {"a": a, "b": b}) == int(task.ground_truth)  # noqa: S307 (test only)
+        expected = eval(body, {"max": max, "min": min}, {"a": a, "b": b})  # noqa: S307 (test only)
+        assert expected == int(task.ground_truth)
 
 
 def test_cryptarithm_accepts_any_valid_mapping():

@@ -87,7 +87,9 @@ def test_numeric_normalisation_matches(gold, answer):
     assert score.value == 1.0, score.info
 
 
-@pytest.mark.parametrize("gold, answer", [("72", "73"), ("1234", "1,235"), ("0.5", "0.51"), ("18", "18 or 19"), ("5", "-5")])
+@pytest.mark.parametrize(
+    "gold, answer", [("72", "73"), ("1234", "1,235"), ("0.5", "0.51"), ("18", "18 or 19"), ("5", "-5")]
+)
 def test_numeric_mismatch(gold, answer):
     score = compare_math(gold, answer)
     assert score.value == 0.0 and score.info["reason"]
@@ -224,7 +226,7 @@ def test_file_config_errors(tmp_path):
         make("math", data_files=[str(tmp_path / "x.csv")])
     with pytest.raises(ValueError, match="choose one source"):
         make("math", data_files=[str(parquet)], dataset_name="openai/gsm8k")
-    with pytest.raises(ValueError, match=r"rg_dataset='nope' is not a reasoning-gym dataset; choose from: .*gsm_symbolic"):
+    with pytest.raises(ValueError, match=r"rg_dataset='nope' is not a reasoning-gym dataset; choose from: .*gsm_symb"):
         make("math", rg_dataset="nope")
 
 
@@ -233,7 +235,7 @@ def test_hf_loader_offline_names_the_key(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ValueError, match=r"dataset_name='openai/gsm8k' \(subset='main', split='test'\) could not be loaded"):
+    with pytest.raises(ValueError, match=r"dataset_name='openai/gsm8k' \(subset='main', split='test'\) could not be"):
         make("math", dataset_name="openai/gsm8k")
 
 

@@ -117,7 +117,9 @@ class LgcV2Config:
         _in_range("operation_max_value", self.operation_max_value, 1, 99)
         _in_range("cryptarithm_min_words", self.cryptarithm_min_words, 2, 10)
         _in_range("cryptarithm_max_words", self.cryptarithm_max_words, 2, 10)
-        _ordered("cryptarithm_min_words", self.cryptarithm_min_words, "cryptarithm_max_words", self.cryptarithm_max_words)
+        _ordered(
+            "cryptarithm_min_words", self.cryptarithm_min_words, "cryptarithm_max_words", self.cryptarithm_max_words
+        )
         _in_range("boolean_max_depth", self.boolean_max_depth, 1, 8)
         _in_range("sudoku_min_empty", self.sudoku_min_empty, 1, 64)
         _in_range("sudoku_max_empty", self.sudoku_max_empty, 1, 64)
@@ -818,7 +820,9 @@ class _UniqueSudoku:
     def __init__(self, cfg: LgcV2Config):
         from reasoning_gym.games.sudoku import SudokuConfig, SudokuDataset
 
-        rg_cfg = SudokuConfig(min_empty=cfg.sudoku_min_empty, max_empty=cfg.sudoku_max_empty, seed=0, size=SEEDS_PER_TYPE)
+        rg_cfg = SudokuConfig(
+            min_empty=cfg.sudoku_min_empty, max_empty=cfg.sudoku_max_empty, seed=0, size=SEEDS_PER_TYPE
+        )
         self.dataset = SudokuDataset(rg_cfg)  # item i uses Random(0 + i): a pure function of i
 
     def generate(self, seed: int) -> dict[str, Any]:

@@ -184,7 +184,7 @@ _NUMBER_START = frozenset("-+$\\.0123456789")
 
 
 def extract_answer(text: str) -> tuple[str | None, str]:
-    r"""``(answer text, how)`` from a completion: ``\boxed{}``, "the answer is", "final answer", ``####``, last number."""
+    r"""``(answer text, how)``: ``\boxed{}``, "the answer is", "final answer", ``####``, last number — in that order."""
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed.strip(), "boxed"
