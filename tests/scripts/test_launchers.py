@@ -575,3 +575,16 @@ def test_env_example_lists_every_variable(run):
     for script in [*LAUNCHERS, "../docker_run_verl.sh"]:
         shown = set(re.findall(r"^  ([A-Z][A-Z0-9_]*) ", run(script, "--help").stdout, flags=re.M))
         assert shown <= listed, f"{script}: not in .env.example: {sorted(shown - listed)}"
+
+
+def test_sft_defaults_read_what_generate_dataset_writes(run, tmp_path):
+    """The SFT launcher's default files are data_processing/generate_dataset.py's lgc-v2 SFT output."""
+    out = tmp_path / "parquet"
+    gen = subprocess.run([sys.executable, str(REPO / "data_processing/generate_dataset.py"), "--env", "lgc-v2", "--format", "sft",
+                          "--num-samples", "12", "--val-ratio", "0.25", "--output-dir", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    proc = run(SFT, env={"SFT_PARQUET_DIR": str(out)})
+    cfg = compose(SFT, proc)
+    assert at(cfg, "data.train_files") == [str(out / "lgc-v2_sft_train.parquet")]  # has messages: used as is
+    assert at(cfg, "data.val_files") == [str(out / "lgc-v2_sft_val.parquet")]

@@ -16,8 +16,8 @@ Recipe: bf16, AdamW betas [0.9, 0.98], weight decay 0.05.
 DRY_RUN=1 prints the command and validates it against verl's sft_trainer_engine config without a GPU."
 vr_var WANDB_EXP lgc-v2-sft "experiment name prefix of the run names"
 vr_var SFT_PARQUET_DIR "$TRAIN_DIR/parquet" "directory of the SFT parquet files (and of SFT_HF_DATASET's conversion)" "train/parquet"
-vr_var SFT_TRAIN_FILES "" "training parquet files, comma-separated" "\$SFT_PARQUET_DIR/sft_train.parquet"
-vr_var SFT_VAL_FILES "" "validation parquet files, comma-separated; 'none' = no validation" "\$SFT_PARQUET_DIR/sft_val.parquet when it exists"
+vr_var SFT_TRAIN_FILES "" "training parquet files, comma-separated" "\$SFT_PARQUET_DIR/lgc-v2_sft_train.parquet (what data_processing/generate_dataset.py --env lgc-v2 --format sft writes)"
+vr_var SFT_VAL_FILES "" "validation parquet files, comma-separated; 'none' = no validation" "\$SFT_PARQUET_DIR/lgc-v2_sft_val.parquet when it exists"
 vr_var SFT_PROMPT_KEY prompt "prompt column (a string or chat messages), used when a file has no messages column"
 vr_var SFT_RESPONSE_KEY response "response column, used when a file has no messages column"
 vr_var SFT_MESSAGES_KEY messages "chat messages column verl trains on (data.messages_key)"
@@ -72,8 +72,8 @@ if [[ -n $SFT_HF_DATASET ]]; then
   SFT_TRAIN_FILES="$parquet_dir/swe_synth_sft_train.parquet"
   if [[ -z $SFT_VAL_FILES ]]; then SFT_VAL_FILES="$parquet_dir/swe_synth_sft_val.parquet"; fi
 fi
-[[ -n $SFT_TRAIN_FILES ]] || SFT_TRAIN_FILES="$parquet_dir/sft_train.parquet"
-if [[ -z $SFT_VAL_FILES && -f $parquet_dir/sft_val.parquet ]]; then SFT_VAL_FILES="$parquet_dir/sft_val.parquet"; fi
+[[ -n $SFT_TRAIN_FILES ]] || SFT_TRAIN_FILES="$parquet_dir/lgc-v2_sft_train.parquet"
+if [[ -z $SFT_VAL_FILES && -f $parquet_dir/lgc-v2_sft_val.parquet ]]; then SFT_VAL_FILES="$parquet_dir/lgc-v2_sft_val.parquet"; fi
 [[ $SFT_VAL_FILES == none ]] && SFT_VAL_FILES=""
 
 # sft_files NAME: the comma-separated files of variable NAME, as absolute paths with a messages column.
