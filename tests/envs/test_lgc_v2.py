@@ -116,6 +116,16 @@ def test_each_type_prompt_states_its_format(env, task_type):
     assert marker in text
 
 
+@pytest.mark.parametrize("task_type", ALL_TYPES)
+def test_prompt_has_no_example_a_parrot_could_copy_for_reward(env, task_type):
+    """Format instructions carry no concrete answer: copying the prompt's last slot never scores."""
+    for seed in range(30):
+        task = _task(env, task_type, seed)
+        text = task.prompt[0]["content"]
+        assert env.score(task, text).value == 0.0, (task_type, seed)
+        assert env.score(task, text.splitlines()[-1]).value == 0.0, (task_type, seed)
+
+
 # -- alternative correct answers and wrong answers ----------------------------------------------
 
 

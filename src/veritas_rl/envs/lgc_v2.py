@@ -187,8 +187,8 @@ def _gen_dyck_language(cfg: LgcV2Config, rng: random.Random) -> dict[str, Any]:
     prompt = (
         "Complete the rest of the sequence, making sure that the parentheses are closed properly.\n"
         f"Input: {' '.join(seq)}\n\n"
-        "Give only the missing closing brackets, in order and separated by spaces, on a final line of "
-        "the form `Answer: ) ] }`."
+        "End with a final line that starts with `Answer:` followed by only the missing closing brackets, "
+        "in order, separated by spaces."
     )
     return {"prompt": prompt, "ground_truth": gold, "extra": {"sequence": "".join(seq)}}
 
@@ -231,7 +231,7 @@ def _gen_dyck_language2(cfg: LgcV2Config, rng: random.Random) -> dict[str, Any]:
         "Number the brackets from 1. If the sequence is balanced, the answer is 0. Otherwise the answer is "
         "the position of the first closing bracket that does not match an open bracket; if every closer "
         "matches but some brackets are never closed, it is the position of the first opener left unclosed.\n"
-        "Put the number in \\boxed{}, e.g. \\boxed{7}."
+        "Put the number inside \\boxed{}."
     )
     return {"prompt": prompt, "ground_truth": str(gold), "extra": {"sequence": "".join(seq)}}
 
@@ -302,7 +302,7 @@ def _gen_dyck_reasoning_errors(cfg: LgcV2Config, rng: random.Random) -> dict[str
         "reading every symbol up to and including that thought's symbol (stacks are written bottom to top).\n\n"
         f"Input: {' '.join(seq)}\n\n" + "\n".join(lines) + "\n\n"
         "Which thoughts are wrong? Answer with their numbers in increasing order, comma-separated, in "
-        "\\boxed{}, e.g. \\boxed{3,7}; answer \\boxed{none} if every thought is right."
+        "\\boxed{} (numbers separated by commas), or put the word none inside \\boxed{} if every thought is right."
     )
     truth = ",".join(map(str, gold)) if gold else "none"
     return {"prompt": prompt, "ground_truth": truth, "extra": {"sequence": "".join(seq)}}
@@ -556,7 +556,7 @@ class _Game24:
         prompt = (
             f"Use the numbers {listed} to make 24. Use each number exactly once, with + - * / and "
             "parentheses (no other numbers, no concatenating digits, no unary minus).\n"
-            "Put one expression in \\boxed{}, without '= 24', e.g. \\boxed{(1+2+3)*4}."
+            "Put one expression using your four numbers inside \\boxed{}, without '= 24'."
         )
         return {"prompt": prompt, "ground_truth": solution, "extra": {"numbers": numbers, "target": 24}}
 
@@ -643,7 +643,7 @@ def _gen_operation(cfg: LgcV2Config, rng: random.Random) -> dict[str, Any]:
         f"{definitions}\n"
         "Parentheses are evaluated first; the usual arithmetic inside a definition applies.\n"
         f"Compute: {text}\n"
-        "Put the integer result in \\boxed{}, e.g. \\boxed{42}."
+        "Put the integer result inside \\boxed{}."
     )
     return {"prompt": prompt, "ground_truth": str(value), "extra": {"expression": text}}
 
@@ -685,7 +685,7 @@ class _Cryptarithm:
             "Solve this cryptarithm (an addition where each letter stands for a digit):\n\n"
             + "\n".join(lines)
             + f"\n\nDifferent letters stand for different digits (0-9). {leading}\n"
-            "Give the mapping of every letter in \\boxed{}, comma-separated, e.g. \\boxed{A=1,B=2,C=3}."
+            "Give the digit of every letter inside \\boxed{}, as LETTER=DIGIT pairs separated by commas."
         )
         return {
             "prompt": prompt,
@@ -751,7 +751,7 @@ def _gen_boolean(cfg: LgcV2Config, rng: random.Random) -> dict[str, Any]:
     prompt = (
         "Evaluate this Boolean expression (`not` binds tighter than `and`, which binds tighter than `or`):\n"
         f"{text}\n"
-        "Put the result, True or False, in \\boxed{}, e.g. \\boxed{False}."
+        "Put the result, the word True or the word False, inside \\boxed{}."
     )
     return {"prompt": prompt, "ground_truth": "True" if value else "False", "extra": {"expression": text}}
 
