@@ -99,3 +99,9 @@ def test_long_answer_is_fast(env):
     for text in ("<answer>" * 30_000, "<answer>" + "x " * 90_000 + "</answer>", "</answer>" * 20_000):
         assert env.score(task, text).value == 0.0
     assert time.perf_counter() - start < 0.5
+
+
+def test_copying_the_prompt_scores_zero(env):
+    for i in range(10):
+        task = env.task(i)
+        assert env.score(task, task.prompt[0]["content"]).value == 0.0

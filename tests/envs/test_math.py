@@ -251,3 +251,10 @@ def test_answer_slot_helpers():
     assert after_last_marker("The Answer is 3\nthe answer is 4 here\nbye", "the answer is") == " 4 here"
     assert last_fenced_block("```python\nx = 1\n```\ntext\n```\n1 2\n```") == "\n1 2\n"
     assert last_fenced_block("```\nunclosed") is None
+
+
+def test_copying_the_prompt_scores_zero(env):
+    for i in range(10):
+        task = env.task(i)
+        score = env.score(task, task.prompt[0]["content"])
+        assert score.value == 0.0 and score.info["reason"]

@@ -112,3 +112,9 @@ def test_task_from_another_config_is_refused():
 def test_config_errors(config, match):
     with pytest.raises(ValueError, match=match):
         make("reasoning-gym", **config)
+
+
+def test_copying_the_prompt_scores_zero(env):
+    for i in range(10):
+        task = env.task(i)
+        assert env.score(task, task.prompt[0]["content"]).value == 0.0
