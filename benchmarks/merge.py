@@ -7,7 +7,7 @@
 
 Every measurement runs in a fresh child process (``python benchmarks/merge.py --child METHOD ...``) that
 first imports what the method needs and records its RSS (``VmRSS``), then merges, and reports the merge's
-wall time and the process's peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``);
+wall time and the process's peak resident set size (``VmHWM`` in /proc/self/status);
 "peak − imports" is the memory the merge itself took:
 
 - ``imports``        import torch, transformers and peft, nothing else (the floor every method pays);
@@ -67,18 +67,20 @@ def make_adapter(model_dir: str, out_dir: Path, rank: int) -> Path:
     return out_dir
 
 
-def _rss_mib() -> float:
+def _status_mib(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process from /proc/self/status, in MiB.
+
+    ``VmHWM`` rather than ``getrusage(...).ru_maxrss``: Linux carries ru_maxrss across fork + exec, so a
+    child would report the parent's peak if that was higher (here: the parent that built the adapter)."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def child(method: str, model_dir: str, adapter_dir: str, out_dir: str, dtype: str) -> dict:
     """Runs in the child process: imports what METHOD needs, then does the work; times and RSS of both."""
-    import resource
-
     start = time.perf_counter()
     import torch
 
@@ -90,7 +92,7 @@ def child(method: str, model_dir: str, adapter_dir: str, out_dir: str, dtype: st
 
         import veritas_rl.merge.core  # noqa: F401
     imported = time.perf_counter()
-    import_rss = _rss_mib()
+    import_rss = _status_mib("VmRSS")
     if method in ("ours", "ours+verify"):
         from veritas_rl.merge import merge_adapter
 
@@ -104,7 +106,7 @@ def child(method: str, model_dir: str, adapter_dir: str, out_dir: str, dtype: st
         model.save_pretrained(out_dir)
         AutoTokenizer.from_pretrained(model_dir).save_pretrained(out_dir)
     done = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    peak = _status_mib("VmHWM")
     return {
         "method": method,
         "seconds": round(done - imported, 2),

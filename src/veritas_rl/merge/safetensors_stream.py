@@ -88,7 +88,9 @@ class SafetensorsReader:
 
         info = self.tensors[name]
         self._fh.seek(self.data_start + info.begin)
-        buf = bytearray(self._fh.read(info.end - info.begin))
+        buf = bytearray(info.end - info.begin)  # read straight into the tensor's memory: one copy, not two
+        if self._fh.readinto(buf) != len(buf):
+            raise ValueError(f"{self.path}: truncated data for tensor {name!r}")
         dtype = torch_dtype(info.dtype)
         if not buf:
             return torch.empty(info.shape, dtype=dtype)
