@@ -100,7 +100,7 @@ def test_rl_parquet_through_verl_rlhf_dataset_and_compute_score(lgc_rl, smollm2_
 def test_oracle_scores_one_through_compute_score(env_name, tmp_path, tmp_path_factory):
     from veritas_rl.integrations.verl import compute_score
 
-    config = env_configs.test_config(env_name, tmp_path_factory)
+    config = env_configs.config_for(env_name, tmp_path_factory)
     _gen(["--env", env_name, "--config", json.dumps(config), "--num-samples", 6, "--val-ratio", 0,
           "--output-dir", tmp_path])
     rows = read_parquet_rows(tmp_path / f"{env_name}_rl_train.parquet")

@@ -21,6 +21,6 @@ def _swe_synth_config(tmp_path_factory) -> dict[str, Any]:
 TEST_CONFIG_BUILDERS["swe-synth"] = _swe_synth_config
 
 
-def test_config(name: str, tmp_path_factory) -> dict[str, Any]:
+def config_for(name: str, tmp_path_factory) -> dict[str, Any]:
     builder = TEST_CONFIG_BUILDERS.get(name)
     return builder(tmp_path_factory) if builder else {}

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.envs.env_configs import test_config
+from tests.envs.env_configs import config_for
 from veritas_rl.envs import Score, Task, make, names, resolve_name
 from veritas_rl.envs.base import MAX_COMPLETION_CHARS, split_thinking
 
@@ -24,7 +24,7 @@ GARBAGE = {
 
 @pytest.fixture(scope="module", params=ENV_NAMES)
 def env(request, tmp_path_factory):
-    return make(request.param, **test_config(request.param, tmp_path_factory))
+    return make(request.param, **config_for(request.param, tmp_path_factory))
 
 
 def _tasks(env, n=4):
@@ -89,7 +89,7 @@ def test_task_is_json_round_trip(env):
 
 def test_same_id_same_task_in_another_process(env, tmp_path_factory):
     tasks = _tasks(env, 3)
-    config = test_config(env.name, tmp_path_factory)
+    config = config_for(env.name, tmp_path_factory)
     code = (
         "import json,sys; from veritas_rl.envs import make; "
         f"env = make({env.name!r}, **json.loads(sys.argv[1])); "

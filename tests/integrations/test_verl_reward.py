@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.envs.env_configs import test_config as env_test_config
+from tests.envs.env_configs import config_for as env_test_config
 from tests.verl_utils import (
     REWARD_MANAGER,
     build_verl_dataset,

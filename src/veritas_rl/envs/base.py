@@ -164,8 +164,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if origin is tuple or hint is tuple:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
+        if isinstance(value, Mapping) or not isinstance(value, typing.Iterable):
             value = [value]
+        else:  # list, tuple, OmegaConf ListConfig, ...
+            value = list(value)
         args = typing.get_args(hint)
         inner = args[0] if args else None
         if inner is not None and inner is not Ellipsis:
