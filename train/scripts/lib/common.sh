@@ -96,7 +96,10 @@ vr_args() {
 vr_check_int() {  # NAME [MIN]
   local name=$1 min=${2-} value=${!1}
   [[ $value =~ ^-?[0-9]+$ ]] || vr_die "$name=$value is not an integer${min:+ (>= $min)}"
-  [[ -z $min ]] || ((value >= min)) || vr_die "$name=$value is too small: expected an integer >= $min"
+  local number=$((10#${value#-}))  # base 10 even with leading zeros
+  [[ $value == -* ]] && number=$((-number))
+  [[ -z $min ]] || ((number >= min)) || vr_die "$name=$value is too small: expected an integer >= $min"
+  printf -v "$name" '%d' "$number"
 }
 
 vr_check_number() {  # NAME
@@ -175,6 +178,7 @@ vr_resolve_model() {
     return
   fi
   if [[ -d $spec ]]; then (cd "$spec" && pwd); return; fi
+  if [[ $spec != /* && -d $REPO_ROOT/$spec ]]; then (cd "$REPO_ROOT/$spec" && pwd); return; fi
   [[ $spec =~ ^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
     vr_die "AGENT_MODEL_REPO_ID=$spec is neither a local directory nor a Hugging Face repo id (owner/name)"
   target="$TRAIN_DIR/models/$spec"
