@@ -33,7 +33,7 @@ ENTRY = {name: "ppo" for name in RL_LAUNCHERS} | {SFT: "sft"}
 INTERNAL = {
     "REPO_ROOT", "TRAIN_DIR", "RUN_DIR", "HYDRA_DIR", "RESUME_MODE", "VR_ARGS", "VR_OVERRIDES", "VR_USAGE",
     "VR_VARS", "VR_VAR_DEFAULT", "VR_VAR_HELP", "VR_LOGGER_LIST", "BASH_SOURCE", "BASH_REMATCH", "PWD", "IFS",
-    "SFT_TRAIN_LIST", "SFT_VAL_LIST", "PYTHONPATH",
+    "SFT_TRAIN_LIST", "SFT_VAL_LIST", "PYTHONPATH", "VR_HYDRA_ARGS",
 }
 
 
@@ -588,3 +588,12 @@ def test_sft_defaults_read_what_generate_dataset_writes(run, tmp_path):
     cfg = compose(SFT, proc)
     assert at(cfg, "data.train_files") == [str(out / "lgc-v2_sft_train.parquet")]  # has messages: used as is
     assert at(cfg, "data.val_files") == [str(out / "lgc-v2_sft_val.parquet")]
+
+
+def test_common_sh_reads_only_declared_variables():
+    """Every setting common.sh reads is declared with vr_var (so it shows in --help) or documented there."""
+    text = COMMON.read_text()
+    referenced = set(re.findall(r"\$\{?!?([A-Z][A-Z0-9_]*)", text))
+    declared = _declared_vars(text) | {"WANDB_EXP"}  # WANDB_EXP: declared by each launcher with its own default
+    documented = {"ENV_FILE", "CUDA_VISIBLE_DEVICES", "HOME"}  # named in --help's text / standard
+    assert referenced - INTERNAL - declared - documented == set()
