@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from veritas_rl.integrations.verl import verl_extra_info
+
 log = logging.getLogger(__name__)
 
 FORMATS = ("rl", "sft")
@@ -52,22 +54,6 @@ ABILITY = {
 
 
 # -- rows ------------------------------------------------------------------------------------
-
-
-def verl_extra_info(task: Any, env_name: str, env_config_json: str, index: int, split: str) -> dict[str, Any]:
-    """``extra_info`` as :class:`~veritas_rl.integrations.verl.DynamicEnvDataset` builds it.
-
-    JSON strings (not nested structs) for the config and the task: parquet needs one schema per
-    column, and tasks of different types carry different ``extra`` keys.
-    """
-    return {
-        "env": env_name,
-        "env_config": env_config_json,
-        "task_id": int(task.task_id),
-        "task": json.dumps(task.to_dict(), sort_keys=True),
-        "index": int(index),
-        "split": split,
-    }
 
 
 def rl_row(task: Any, env_name: str, env_config_json: str, index: int, split: str) -> dict[str, Any]:

@@ -52,6 +52,7 @@ __all__ = [
     "compute_score",
     "parse_settings",
     "parse_split",
+    "verl_extra_info",
 ]
 
 SPLITS = ("train", "val")
@@ -181,6 +182,23 @@ def parse_split(data_files: Any) -> str:
         f"DynamicEnvDataset builds tasks on the fly and reads its split from the data files verl passes: "
         f"set data.train_files=[train] and data.val_files=[val] (got {data_files!r})"
     )
+
+
+def verl_extra_info(task: Task, env_name: str, env_config_json: str, index: int, split: str) -> dict[str, Any]:
+    """The ``extra_info`` of a verl row for ``task``: what :func:`compute_score` routes and scores by.
+
+    Shared by :class:`DynamicEnvDataset` and the static parquet generator (``veritas_rl.data.generate``).
+    JSON strings (not nested structs) for the config and the task: parquet needs one schema per column,
+    and tasks of different types carry different ``extra`` keys.
+    """
+    return {
+        "env": env_name,
+        "env_config": env_config_json,
+        "task_id": int(task.task_id),
+        "task": json.dumps(task.to_dict(), sort_keys=True),
+        "index": int(index),
+        "split": split,
+    }
 
 
 # -- index bijection -------------------------------------------------------------------------
@@ -341,14 +359,7 @@ class _DynamicEnvDatasetImpl:
 
         index = int(index)
         task = self.task(index)
-        extra_info = {
-            "env": self.env_name,
-            "env_config": self._env_config_json,
-            "task_id": task.task_id,
-            "task": json.dumps(task.to_dict(), sort_keys=True),
-            "index": index,
-            "split": self.split_name,
-        }
+        extra_info = verl_extra_info(task, self.env_name, self._env_config_json, index, self.split_name)
         return {
             "raw_prompt": [dict(m) for m in task.prompt],
             "data_source": self.data_source(task),
