@@ -234,8 +234,9 @@ def test_openspiel_full_finetuning_uses_the_full_ft_learning_rate(run):
     assert at(cfg, "actor_rollout_ref.model.lora_rank") == 0
     assert at(cfg, "actor_rollout_ref.actor.optim.lr") == pytest.approx(1e-6)
     assert at(cfg, "actor_rollout_ref.rollout.load_format") == "dummy"  # verl's default without LoRA
-    cfg = compose(script, run(script, env={"ENABLE_LORA": "0", "FULL_FT_LR": "3e-6"}))
+    cfg = compose(script, run(script, env={"ENABLE_LORA": "0", "FULL_FT_LR": "3e-6", "ENTROPY_COEFF": "0.001"}))
     assert at(cfg, "actor_rollout_ref.actor.optim.lr") == pytest.approx(3e-6)
+    assert at(cfg, "actor_rollout_ref.actor.entropy_coeff") == pytest.approx(0.001)
 
 
 def test_openspiel_lora_adapter_path(run, tmp_path):
@@ -391,6 +392,11 @@ def test_bad_hydra_overrides_fail_naming_the_key(run):
         validate("ppo", [*overrides, "data.train_batch_size=abc"])
     with pytest.raises(ValueError, match=r"use_kl_loss=1.*bool"):
         validate("ppo", [*overrides, "actor_rollout_ref.actor.use_kl_loss=1"])
+    with pytest.raises(ValueError, match=r"ppo_mini_batch_size=16.5.*int"):  # verl's FSDPActorConfig field is an int
+        validate("ppo", [*overrides, "actor_rollout_ref.actor.ppo_mini_batch_size=16.5"])
+    # fields verl declares as float accept a float even where verl's default is written as an int (0, 1)
+    cfg = validate("ppo", [*overrides, "actor_rollout_ref.actor.entropy_coeff=0.001", "actor_rollout_ref.rollout.top_p=0.9"])
+    assert cfg.actor_rollout_ref.actor.entropy_coeff == pytest.approx(0.001)
     with pytest.raises(ValueError, match=r"real_train_batch_size \(3\) must be divisible"):  # verl's validate_config
         validate("ppo", [*overrides, "data.train_batch_size=3", "actor_rollout_ref.rollout.n=1"])
     with pytest.raises(ValueError, match=r"adv_estimator='grpoo'.*grpo"):

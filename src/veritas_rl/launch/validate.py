@@ -103,14 +103,49 @@ def _type_name(value: Any) -> str:
     return "bool" if isinstance(value, bool) else type(value).__name__
 
 
-def _fits(default: Any, value: Any) -> bool:
-    if isinstance(default, bool):
+def _scalar_kind(hint: Any) -> type | None:
+    """``bool``/``int``/``float`` for a (possibly Optional) scalar annotation, else ``None``."""
+    import typing
+
+    args = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) is typing.Union else [hint]
+    if float in args:
+        return float
+    if len(args) == 1 and args[0] in (bool, int):
+        return args[0]
+    return None
+
+
+def _annotation(cfg, key: str) -> tuple[bool, type | None]:
+    """``(annotated, kind)`` from the config dataclass (``_target_``) that owns ``key``, if any."""
+    import dataclasses
+    import importlib
+    import typing
+
+    from omegaconf import DictConfig, OmegaConf
+
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key, throw_on_resolution_failure=False) if parent_key else cfg
+    if not isinstance(parent, DictConfig) or "_target_" not in parent:
+        return False, None
+    module, _, name = str(parent._target_).rpartition(".")
+    try:
+        owner = getattr(importlib.import_module(module), name)
+        hints = typing.get_type_hints(owner) if dataclasses.is_dataclass(owner) else {}
+    except Exception:  # a target we cannot inspect: fall back to verl's default value
+        return False, None
+    if leaf not in hints:
+        return False, None
+    return True, _scalar_kind(hints[leaf])
+
+
+def _fits(expected: type, value: Any) -> bool:
+    if expected is bool:
         return isinstance(value, bool)
-    if isinstance(default, int):
+    if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
+    if expected is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return True  # strings, lists, dicts, None: verl's own checks judge those
+    return True
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,7 +154,12 @@ def _base(entry: str):
 
 
 def check_types(entry: str, cfg, overrides: Sequence[str]) -> None:
-    """Each plain ``key=value`` override must have the scalar type of verl's default for ``key``."""
+    """Each plain ``key=value`` override must have the scalar type verl declares for ``key``.
+
+    The type is the annotation of the field in verl's config dataclass (the node's ``_target_``) when
+    there is one (``entropy_coeff: float`` accepts ``0.001`` although its default is ``0``), else the
+    type of verl's default value (``data.train_batch_size: 1024`` wants an int).
+    """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     base = _base(entry)
@@ -134,9 +174,12 @@ def check_types(entry: str, cfg, overrides: Sequence[str]) -> None:
             continue
         if value in POLYMORPHIC.get(key, ()):
             continue
-        if not _fits(default, value):
+        annotated, expected = _annotation(cfg, key)
+        if not annotated:
+            expected = bool if isinstance(default, bool) else type(default) if isinstance(default, (int, float)) else None
+        if expected is not None and not _fits(expected, value):
             raise ValueError(
-                f"{key}={value!r} has type {_type_name(value)}, but verl expects type {_type_name(default)} there "
+                f"{key}={value!r} has type {_type_name(value)}, but verl expects type {expected.__name__} there "
                 f"(its default is {default!r})"
             )
 
