@@ -232,3 +232,53 @@ def test_verifier_catches_a_corrupted_merge(smollm2_dir, trained_adapter, merged
     with pytest.raises(VerificationError):
         verify_merge(smollm2_dir, load_adapter(trained_adapter), bad)
 
+
+
+def test_sharded_base_keeps_its_shards_and_index(smollm2_dir, trained_adapter, merged_fp32, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    model.save_pretrained(tmp_path / "sharded", max_shard_size="200MB")
+    AutoTokenizer.from_pretrained(smollm2_dir).save_pretrained(tmp_path / "sharded")
+    del model
+    index = json.loads((tmp_path / "sharded" / "model.safetensors.index.json").read_text())
+    shards = sorted(set(index["weight_map"].values()))
+    assert len(shards) > 1
+    merge_adapter(tmp_path / "sharded", trained_adapter, tmp_path / "out", dtype="fp32", verify=False)
+    out_index = json.loads((tmp_path / "out" / "model.safetensors.index.json").read_text())
+    assert out_index["weight_map"] == index["weight_map"]
+    assert out_index["metadata"]["total_size"] == sum((tmp_path / "out" / s).stat().st_size for s in shards) - sum(
+        8 + int.from_bytes((tmp_path / "out" / s).read_bytes()[:8], "little") for s in shards
+    )
+    ref = _state(merged_fp32[0])
+    for shard in shards:
+        with SafetensorsReader(tmp_path / "out" / shard) as f, SafetensorsReader(tmp_path / "sharded" / shard) as b:
+            assert f.keys() == b.keys()
+            for name in f.keys():
+                assert torch.equal(f.get(name), ref[name]), name
+
+
+def test_fan_in_fan_out_and_embedding_lora_match_peft(smollm2_tokenizer, tmp_path):
+    """GPT-2 stores Conv1D weights transposed (fan_in_fan_out) and here has an untied LoRA'd embedding."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(smollm2_tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=64,
+                        tie_word_embeddings=False)
+    GPT2LMHeadModel(config).save_pretrained(tmp_path / "gpt2")
+    smollm2_tokenizer.save_pretrained(tmp_path / "gpt2")
+    base = GPT2LMHeadModel.from_pretrained(tmp_path / "gpt2")
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn", "wte"], fan_in_fan_out=True,
+                      init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(base, lora).save_pretrained(tmp_path / "adapter")
+
+    adapter = load_adapter(tmp_path / "adapter")
+    assert adapter.modules["transformer.h.0.attn.c_attn.weight"].transpose
+    assert adapter.modules["transformer.wte.weight"].transpose
+    result = merge_adapter(tmp_path / "gpt2", tmp_path / "adapter", tmp_path / "out", dtype="fp32")
+    report = result.verification
+    assert report.ok and report.max_abs_logit_diff <= 1e-3 and report.modules_checked == 3
+    assert report.adapter_effect > 100 * report.max_abs_logit_diff

@@ -223,6 +223,7 @@ def load_adapter(
         name = key.removeprefix("base_model.model.")
         name = re.sub(r"\.modules_to_save\.[^.]+\.", ".", name)
         name = re.sub(r"\.original_module\.", ".", name)
+        name = name.replace(".base_layer.", ".")  # a targeted embedding PEFT saved in full
         replacements[name] = tensor
 
     r_default = int(config.get("r") or 0)

@@ -198,12 +198,12 @@ def merge_adapter(
                     for name, code, _shape in plan:
                         tensor = reader.get(name)
                         out_dtype = _output_dtype(reader.tensors[name].dtype, dtype_name)
+                        if name in adapter.replacements:  # modules_to_save, or a LoRA'd embedding saved in full
+                            tensor = adapter.replacements[name]
+                            replaced += 1
                         if name in adapter.modules:
                             tensor = tensor.float().add_(adapter.modules[name].delta())
                             merged += 1
-                        elif name in adapter.replacements:
-                            tensor = adapter.replacements[name]
-                            replaced += 1
                         writer.write(name, tensor.to(out_dtype))
                         n_params += tensor.numel()
                         del tensor

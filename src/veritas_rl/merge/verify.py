@@ -104,10 +104,11 @@ def check_weights(base_dir: Path, adapter: Adapter, merged_dir: Path) -> WeightC
                 continue
             for name in base.keys():
                 got, ref = merged.get(name), base.get(name)
+                ref = adapter.replacements.get(name, ref)  # PEFT loads a saved full tensor before adding LoRA
                 out.tensors += 1
                 lm = adapter.modules.get(name)
                 if lm is None:
-                    want = adapter.replacements.get(name, ref).to(got.dtype)
+                    want = ref.to(got.dtype)
                     if not torch.equal(got, want):
                         what = "the adapter's saved tensor (modules_to_save)" if name in adapter.replacements else "the base"
                         out.failures.append(f"{name}: differs from {what}")
