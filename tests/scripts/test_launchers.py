@@ -406,6 +406,8 @@ def test_bad_hydra_overrides_fail_naming_the_key(run):
     with pytest.raises(ValueError, match=r"num_tasks_per_cas"):  # the env's config rejects the key
         validate("ppo", [*overrides, "data.custom_cls.config.env=openspiel",
                          "+data.custom_cls.config.adapter_config.num_tasks_per_cas=3"])
+    with pytest.raises(ValueError, match=r"group_by='board'.*task_type"):  # lgc-v2 tasks have no such field
+        validate("ppo", [*overrides, "data.custom_cls.config.group_by=board"])
     with pytest.raises(ValueError, match=r"unknown env 'nope'"):
         validate("ppo", [*overrides, "data.custom_cls.config.env=nope"])
     with pytest.raises(ValueError, match=r"engine"):  # verl's FSDPEngineConfig rejects the strategy

@@ -12,7 +12,8 @@ goes further where it is cheap:
   checkpoint, profiler), so verl's ``__post_init__`` checks run here and not on the cluster;
 * the loggers against verl's ``Tracking.supported_backend``;
 * ``data.custom_cls.config`` parsed as ``DynamicEnvDataset`` parses it (``env``, ``task_types``,
-  ``adapter_config``, sizes, seed), and the env's config built from it (unknown keys, bad values).
+  ``adapter_config``, sizes, seed), and the env's config built from it (unknown keys, bad values);
+  with ``group_by``, one task is built to check the field exists.
 
 The composed config is printed as YAML on stdout (what ``--cfg job`` prints); errors are one line on
 stderr naming the key, exit status 2::
@@ -212,6 +213,17 @@ def check_env(cfg) -> None:
         build_config(env_spec.config_cls, settings.env_config(), env_name=env_spec.name)
     except ValueError as err:
         raise ValueError(f"data.custom_cls.config (env {env_spec.name!r}): {err}") from None
+    if settings.group_by is not None:
+        # group_by names a field of the tasks' extra: build the env (only then) and look at one task.
+        from veritas_rl.envs import make_cached
+
+        env = make_cached(env_spec.name, settings.env_config())
+        extra = env.task(env.task_id_at(0)).extra
+        if settings.group_by not in extra:
+            raise ValueError(
+                f"data.custom_cls.config.group_by={settings.group_by!r} is not a field of env {env_spec.name!r}'s "
+                f"tasks; choose from: {', '.join(sorted(extra)) or '(none)'}"
+            )
 
 
 def _model_is_local(cfg, key: str) -> bool:
