@@ -605,3 +605,22 @@ def test_common_sh_reads_only_declared_variables():
     declared = _declared_vars(text) | {"WANDB_EXP"}  # WANDB_EXP: declared by each launcher with its own default
     documented = {"ENV_FILE", "CUDA_VISIBLE_DEVICES", "HOME"}  # named in --help's text / standard
     assert referenced - INTERNAL - declared - documented == set()
+
+
+def test_sft_data_keeps_chat_prompts_and_rejects_bad_rows(tmp_path):
+    """A prompt column of chat messages (verl's RL schema) is kept as the conversation's head."""
+    import pandas as pd
+
+    from veritas_rl.launch.sft_data import prepare
+
+    system_user = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
+    src = tmp_path / "rl_shaped.parquet"
+    pd.DataFrame({"prompt": [system_user], "response": ["4"], "task_id": [7]}).to_parquet(src)
+    [out] = prepare([src], tmp_path / "out")
+    row = pd.read_parquet(out).iloc[0]
+    assert [dict(m) for m in row["messages"]] == [*system_user, {"role": "assistant", "content": "4"}]
+    assert row["task_id"] == 7  # other columns kept
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"prompt": ["q"], "response": [None]}).to_parquet(bad)
+    with pytest.raises(ValueError, match=r"row 0: response of type NoneType"):
+        prepare([bad], tmp_path / "out")
