@@ -536,14 +536,14 @@ def test_validation_does_not_copy_the_model_into_shared_memory(run):
     assert (set(shm.iterdir()) if shm.is_dir() else set()) == before
 
 
-def test_paths_follow_the_checkout_location(run, tmp_path):
+def test_paths_follow_the_checkout_location(tmp_path, smollm2_dir):
     """Inside the container the repo is /workspace/veritas-rl: every path comes from where the scripts are."""
     mount = tmp_path / "workspace" / "veritas-rl"
     mount.parent.mkdir()
     mount.symlink_to(REPO)
     proc = subprocess.run(["bash", "train/scripts/openspiel-ppo-trainer.sh"], cwd=mount, capture_output=True, text=True,
                           env={**os.environ, "PWD": str(mount), "DRY_RUN": "print", "ENV_FILE": str(tmp_path / "x"), "PYTHON": sys.executable,
-                               "MODEL_PATH": str(REPO / "train/models/SmolLM2-135M-Instruct")})
+                               "MODEL_PATH": str(smollm2_dir)})
     assert proc.returncode == 0, proc.stderr
     argv = command_of(proc)
     assert f"data.custom_cls.path={mount}/train/tools/dataset-manager.py" in argv
