@@ -37,12 +37,41 @@ log = logging.getLogger("benchmarks.merge")
 
 METHODS = ("imports", "ours", "ours+verify", "peft")
 TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+#: LlamaConfig fields of random-init models for --synthetic (the shape of TinyLlama-1.1B)
+SYNTHETIC = {
+    "llama-1.1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                       num_key_value_heads=4, vocab_size=32000, tie_word_embeddings=False),
+}
+
+
+def make_synthetic(name: str, out_dir: Path) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from veritas_rl.models import embedded_model_dir
+
+    torch.manual_seed(0)
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        model = LlamaForCausalLM(LlamaConfig(**SYNTHETIC[name]))
+    finally:
+        torch.set_default_dtype(torch.float32)
+    model.save_pretrained(out_dir, max_shard_size="1GB")
+    del model
+    from transformers import AutoTokenizer
+
+    # any tokenizer works for the merge; the verification (not run on synthetic models) would need ids < vocab
+    AutoTokenizer.from_pretrained(embedded_model_dir()).save_pretrained(out_dir)
+    return out_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="base model dir (default: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--adapter", default=None, help="adapter dir (default: a random LoRA made once)")
+    p.add_argument("--synthetic", choices=list(SYNTHETIC), default=None,
+                   help="instead of --model: a random-init model of this shape, saved in bf16 in 1 GB shards "
+                   "(memory scaling without a download)")
     p.add_argument("--rank", type=int, default=16, help="rank of the generated adapter (default: 16)")
     p.add_argument("--dtype", default="bf16", choices=list(TORCH_DTYPES), help="output dtype (default: bf16)")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {', '.join(METHODS)}")
@@ -60,7 +89,7 @@ def make_adapter(model_dir: str, out_dir: Path, rank: int) -> Path:
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
     config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", init_lora_weights=False,
                         task_type="CAUSAL_LM")
     get_peft_model(model, config).save_pretrained(out_dir)
@@ -149,13 +178,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from veritas_rl.models import resolve_model
 
-    model_dir = resolve_model(args.model)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise SystemExit(f"unknown --methods {', '.join(unknown)}; known: {', '.join(METHODS)}")
     with tempfile.TemporaryDirectory(prefix="bench-merge-") as tmp:
         work = Path(tmp)
+        if args.synthetic:
+            if "ours+verify" in methods:
+                raise SystemExit("--synthetic models are random: leave ours+verify out of --methods")
+            log.info("building a random-init %s model", args.synthetic)
+            model_dir = str(make_synthetic(args.synthetic, work / args.synthetic))
+        else:
+            model_dir = resolve_model(args.model)
         adapter_dir = args.adapter or str(make_adapter(model_dir, work / "adapter", args.rank))
         rows = []
         for method in tqdm([m for m in methods for _ in range(args.repeat)], desc="merge benchmark", disable=None):
