@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from veritas_rl.merge.adapter import Adapter, MergeError, load_adapter
@@ -42,7 +42,6 @@ class MergeResult:
     replaced_tensors: int
     seconds: float
     verification: object | None = None  # veritas_rl.merge.verify.VerifyReport
-    notes: list[str] = field(default_factory=list)
 
 
 def resolve_base(base_model: str, *, trust_remote_code: bool = False) -> Path:

@@ -193,11 +193,22 @@ def verify_merge(
     gc.collect()
 
     model = load(base_dir)
+
+    def param(name: str):
+        try:
+            return model.get_parameter(name)
+        except AttributeError:
+            raise VerificationError(
+                f"tensor {name!r} of the checkpoint is not a parameter of the loaded {type(model).__name__} "
+                "(transformers renames this architecture's weights on load); verify this merge another way "
+                "and pass --no_verify"
+            ) from None
+
     with torch.no_grad():
-        for name, lm in adapter.modules.items():
-            model.get_parameter(name).add_(lm.delta())
         for name, tensor in adapter.replacements.items():
-            model.get_parameter(name).copy_(tensor)
+            param(name).copy_(tensor)
+        for name, lm in adapter.modules.items():
+            param(name).add_(lm.delta())
     math_diff = _max_diff(_logits(model, batches), want)
     del model
     gc.collect()
