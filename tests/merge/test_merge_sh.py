@@ -23,7 +23,8 @@ STEP = 3
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("CHECKPOINT_BASE", "GLOBAL_STEP", "TARGET_DIR", "LORA_ALPHA")}
+    unset = ("CHECKPOINT_BASE", "GLOBAL_STEP", "TARGET_DIR", "LORA_ALPHA", "BASE_MODEL", "MERGE_KIND", "DTYPE")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(PYTHON=sys.executable, OMP_NUM_THREADS="1", ENV_FILE="/dev/null", **extra)
     return env
 
@@ -101,6 +102,30 @@ def test_checkpoint_without_lora_metadata_is_refused(rl_experiment, tmp_path):
     assert not target.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["no-meta"]
 
 
+@pytest.mark.slow
+def test_lora_only_checkpoint_needs_and_uses_base_model(smollm2_dir, trained_adapter, tmp_path):
+    """checkpoint.save_lora_only: verl's merger writes lora_adapter/ and then fails for want of base weights."""
+    experiment = tmp_path / "lora-only"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "merge" / "verl_checkpoint_writer.py"), "--base", str(smollm2_dir),
+         "--adapter", str(trained_adapter), "--root", str(experiment), "--step", "1", "--lora_only"],
+        env=_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    target = tmp_path / "merged"
+    proc = _run(MERGE_PPO_SH, CHECKPOINT_BASE=str(experiment), TARGET_DIR=str(target))
+    assert proc.returncode == 1 and "set BASE_MODEL to the model it was trained from" in proc.stderr
+    assert not target.exists()
+    proc = _run(MERGE_PPO_SH, CHECKPOINT_BASE=str(experiment), TARGET_DIR=str(target), BASE_MODEL=str(smollm2_dir),
+                DTYPE="fp32")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads((target / "merge_info.json").read_text())
+    assert info["base_model"] == str(smollm2_dir) and info["dtype"] == "fp32"
+    # the LoRA weights went through verl in bf16; the float32 merge matches PEFT on them within 1e-3
+    assert info["verification"]["ok"] and info["verification"]["max_abs_logit_diff"] <= 1e-3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lora-only", "merged"]
+
+
 def test_sft_layout_has_no_actor_level(rl_experiment, tmp_path):
     """verl's SFT trainer saves the same files straight into global_step_N/ (CheckpointHandler)."""
     _, run_dir = rl_experiment
@@ -133,7 +158,7 @@ def test_missing_tracker_and_step_are_clear_errors(tmp_path):
 
 def test_help_lists_every_variable_and_bad_values_name_the_variable():
     text = subprocess.run(["bash", str(MERGE_PPO_SH), "--help"], env=_env(), capture_output=True, text=True).stdout
-    for name in ("CHECKPOINT_BASE", "GLOBAL_STEP", "TARGET_DIR", "MERGE_KIND", "DTYPE", "VERIFY", "LORA_ALPHA",
+    for name in ("CHECKPOINT_BASE", "GLOBAL_STEP", "TARGET_DIR", "MERGE_KIND", "DTYPE", "VERIFY", "LORA_ALPHA", "BASE_MODEL",
                  "TRUST_REMOTE_CODE", "OVERWRITE", "PYTHON", "DRY_RUN", "ENV_FILE"):
         assert f"\n  {name} " in text, name
     proc = _run(MERGE_SH, DTYPE="int8")

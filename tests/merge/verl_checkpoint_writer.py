@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, default=1, help="global step")
     p.add_argument("--layout", choices=("rl", "sft"), default="rl",
                    help="rl: global_step_N/actor/ (ray_trainer); sft: global_step_N/ (sft_trainer)")
+    p.add_argument("--lora_only", action="store_true", help="checkpoint.save_lora_only: only the LoRA weights")
     return p
 
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_fsdp2(model, {"mesh": mesh}, {})
         manager = FSDPCheckpointManager(
             model, processing_class=tokenizer,
-            checkpoint_config=DictConfig({"save_contents": ["model"], "load_contents": ["model"]}),
+            checkpoint_config=DictConfig({"save_contents": ["model"], "load_contents": ["model"], "save_lora_only": args.lora_only}),
         )
         step_dir = os.path.join(args.root, f"global_step_{args.step}")
         local_path = os.path.join(step_dir, "actor") if args.layout == "rl" else step_dir

@@ -27,6 +27,7 @@ merge_var TARGET_DIR "" "where the merged model goes (a LoRA run also keeps its 
 merge_var DTYPE bf16 "dtype of a merged LoRA model: bf16, fp16, fp32 (verl's merger itself writes bf16)"
 merge_var VERIFY 1 "0 = skip the verification of the LoRA merge against the PEFT model"
 merge_var LORA_ALPHA "" "LoRA alpha, when the checkpoint has no lora_train_meta.json (verl then writes lora_alpha 0)"
+merge_var BASE_MODEL "" "LoRA runs: merge the adapter into this model (local dir or hub id) instead of the bf16 base verl's merger writes; required for checkpoints saved with checkpoint.save_lora_only" "the base from verl's merger"
 merge_var TRUST_REMOTE_CODE 0 "1 = allow the model's custom code"
 merge_var OVERWRITE 0 "1 = replace an existing TARGET_DIR (only once the new model is complete)"
 merge_var PYTHON python3 "Python interpreter with verl and veritas-rl"
@@ -111,7 +112,19 @@ trap cleanup EXIT
 remote=()
 [[ $TRUST_REMOTE_CODE == 1 ]] && remote=(--trust-remote-code)
 [[ $DRY_RUN == 1 ]] || mkdir -p "$(dirname "$TARGET_DIR")"
-vr_run "$PYTHON" -m verl.model_merger merge --backend fsdp --local_dir "$local_dir" --target_dir "$staging" "${remote[@]}"
+verl_ok=1
+vr_run "$PYTHON" -m verl.model_merger merge --backend fsdp --local_dir "$local_dir" --target_dir "$staging" "${remote[@]}" ||
+  verl_ok=0
+if [[ $verl_ok == 0 ]]; then
+  # a checkpoint saved with checkpoint.save_lora_only: verl writes lora_adapter/ and the config, then fails for
+  # want of base weights
+  if [[ ! -d $staging/lora_adapter ]] || compgen -G "$staging/*.safetensors" >/dev/null; then
+    vr_die "verl's model merger failed (reason above)"
+  fi
+  [[ -n $BASE_MODEL ]] ||
+    vr_die "the checkpoint holds only the LoRA weights (checkpoint.save_lora_only): set BASE_MODEL to the model it was trained from"
+  vr_log "LoRA-only checkpoint: verl wrote the adapter only; merging it into BASE_MODEL=$BASE_MODEL"
+fi
 
 # --- 2. a LoRA run: merge the adapter into the base, verified, and keep the adapter beside it --------
 meta=""
@@ -120,7 +133,7 @@ for candidate in "$local_dir/lora_train_meta.json" "$step_dir/lora_train_meta.js
 done
 tool=(
   "$PYTHON" "$REPO_ROOT/train/tools/merge_adapter_into_base.py"
-  --base_model "$staging" --adapter_model "$staging/lora_adapter" --output_dir "$TARGET_DIR" --dtype "$DTYPE"
+  --base_model "${BASE_MODEL:-$staging}" --adapter_model "$staging/lora_adapter" --output_dir "$TARGET_DIR" --dtype "$DTYPE"
 )
 [[ -n $LORA_ALPHA ]] && tool+=(--lora_alpha "$LORA_ALPHA")
 [[ -n $meta ]] && tool+=(--lora_train_meta "$meta")
@@ -152,6 +165,7 @@ if cfg.get("lora_alpha") != info["lora_alpha"]:
 PY
   vr_log "done: merged model in $TARGET_DIR (adapter kept in $TARGET_DIR/lora_adapter)"
 else
+  [[ -z $BASE_MODEL ]] || vr_log "BASE_MODEL is ignored: the checkpoint holds no LoRA adapter (full fine-tuning)"
   [[ -e $TARGET_DIR ]] && rm -rf "$TARGET_DIR"
   mv "$staging" "$TARGET_DIR"
   vr_log "done: full fine-tuned model in $TARGET_DIR (no LoRA adapter in the checkpoint)"
