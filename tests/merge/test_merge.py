@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -282,3 +283,10 @@ def test_fan_in_fan_out_and_embedding_lora_match_peft(smollm2_tokenizer, tmp_pat
     report = result.verification
     assert report.ok and report.max_abs_logit_diff <= 1e-3 and report.modules_checked == 3
     assert report.adapter_effect > 100 * report.max_abs_logit_diff
+
+
+def test_unfetchable_base_is_a_clear_error(trained_adapter, tmp_path):
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # tests/conftest.py: no network
+    with pytest.raises(MergeError, match="'veritas-test/no-such-model' is neither a local directory nor a fetchable"):
+        merge_adapter("veritas-test/no-such-model", trained_adapter, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -57,7 +57,10 @@ def resolve_base(base_model: str, *, trust_remote_code: bool = False) -> Path:
     patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
     if trust_remote_code:
         patterns.append("*.py")
-    return Path(snapshot_download(base_model, allow_patterns=patterns))
+    try:
+        return Path(snapshot_download(base_model, allow_patterns=patterns))
+    except Exception as err:  # offline, unknown repo, gated, bad id: one clear line instead of a hub traceback
+        raise MergeError(f"{base_model!r} is neither a local directory nor a fetchable hub model ({err})") from err
 
 
 def base_shards(base_dir: Path) -> tuple[list[str], dict | None]:
