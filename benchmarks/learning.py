@@ -22,16 +22,21 @@ from pathlib import Path
 
 log = logging.getLogger("benchmarks.learning")
 
+SMALL_SUMS = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2, "operators": ["+"],
+              "allow_parentheses": False, "allow_negation": False}
+
 #: name -> (env, env config, settings overrides). Settings not named here are TrainSettings defaults.
 CASES: dict[str, tuple[str, dict, dict]] = {
-    # two-term sums of 1-2 digit numbers (answer-tag's offline default), exact match of the <answer> tag
-    "arithmetic": ("answer-tag", {}, {"learning_rate": 2e-5, "max_new_tokens": 64}),
+    # two-term sums of 1-2 digit numbers (reasoning-gym basic_arithmetic through the `math` env, which grades
+    # the boxed / "the answer is" / last number of the reply numerically)
+    "arithmetic": ("math", {"rg_dataset": "basic_arithmetic", "rg_config": SMALL_SUMS},
+                   {"learning_rate": 2e-5, "max_new_tokens": 64}),
     # an lgc-v2 subset with short exact answers
     "lgc-v2-boolean": ("lgc-v2", {"task_types": ["boolean_expressions"]}, {"learning_rate": 2e-5,
                                                                             "max_new_tokens": 96}),
     # OpenSpiel, reward 1.0 for any legal move of the position
     "openspiel-legal": ("openspiel", {"reward_mode": "legal", "game_types": ["tic_tac_toe", "connect_four"],
-                                      "num_tasks_per_case": 2000}, {"learning_rate": 2e-5, "max_new_tokens": 64}),
+                                      "num_tasks_per_case": 2000}, {"learning_rate": 1e-5, "max_new_tokens": 64}),
 }
 
 
