@@ -201,7 +201,7 @@ def merge_adapter(
                         tensor = reader.get(name)
                         out_dtype = _output_dtype(reader.tensors[name].dtype, dtype_name)
                         if name in adapter.replacements:  # modules_to_save, or a LoRA'd embedding saved in full
-                            tensor = adapter.replacements[name]
+                            tensor = adapter.replacements[name].clone()  # the LoRA add below is in place
                             replaced += 1
                         if name in adapter.modules:
                             tensor = tensor.float().add_(adapter.modules[name].delta())
@@ -218,8 +218,8 @@ def merge_adapter(
         _copy_side_files(base_dir, tmp, dtype_name)
         result = MergeResult(output_dir, n_params, merged, replaced, 0.0)
         log.info(
-            "wrote %s: %d parameters, %d LoRA modules merged, %d tensors replaced, dtype %s",
-            output_dir, n_params, merged, replaced, dtype,
+            "merged into %s (renamed to %s once verified): %d parameters, %d LoRA modules merged, "
+            "%d tensors replaced, dtype %s", tmp.name, output_dir, n_params, merged, replaced, dtype,
         )
         if verify:
             from veritas_rl.merge.verify import verify_merge
