@@ -11,10 +11,11 @@ TARGETS = ["q_proj", "v_proj", "up_proj"]
 TEXT = "The quick brown fox jumps over the lazy dog. Verifiable rewards keep reinforcement learning honest."
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread():
-    """The CI VM has 2 cores shared with other jobs: torch's spinning OpenMP threads make tiny matmuls ~10x
-    slower there, so the merge tests compute on one thread (restored afterwards)."""
+    """The CI VM has 2 cores shared with other jobs: torch's spinning OpenMP threads made tiny matmuls ~10x
+    slower there, so the merge tests compute on one thread (restored after each module, so other areas'
+    tests keep torch's default)."""
     import torch
 
     before = torch.get_num_threads()
