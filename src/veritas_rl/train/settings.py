@@ -77,7 +77,7 @@ class TrainSettings:
     cpu_threads: int = field(default=0, metadata={"help": "torch threads on a CPU; 0 = torch's default"})
     # bookkeeping
     seed: int = field(default=0, metadata={"help": "seed of weights init, sampling and data order"})
-    output_dir: str = field(default="runs", metadata={"help": "parent of the run directories"})
+    output_dir: str = field(default="train/runs", metadata={"help": "parent of the run directories (git-ignored)"})
     run_name: str | None = field(default=None, metadata={"help": "run directory name (default: time-env-mode)"})
     resume: str | None = field(default=None, metadata={"help": "auto, a run dir or a checkpoint dir"})
     report_to: str = field(default="none", metadata={"help": "none, wandb or tensorboard"})
