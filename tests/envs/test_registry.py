@@ -113,3 +113,15 @@ def test_overlong_completion_is_rejected_before_parsing(env):
     oracle = env.oracle(task) or ""
     score = env.score(task, oracle + " " * (MAX_COMPLETION_CHARS + 1))
     assert score.value == 0.0 and "longer than" in score.info["reason"]
+
+
+def test_cached_env_follows_the_environment_variables_its_config_reads(monkeypatch):
+    from veritas_rl.envs import make_cached
+
+    monkeypatch.setenv("GAME_TYPES", "tic_tac_toe")
+    first = make_cached("openspiel", {"num_tasks_per_case": 3})
+    assert first.cases == ("tic_tac_toe",)
+    assert make_cached("openspiel", {"num_tasks_per_case": 3}) is first  # same config, same process: reused
+    monkeypatch.setenv("GAME_TYPES", "no_such_game")
+    with pytest.raises(ValueError, match=r"\$GAME_TYPES: 'no_such_game'"):
+        make_cached("openspiel", {"num_tasks_per_case": 3})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import random
 import typing
 from abc import ABC, abstractmethod
@@ -291,8 +292,16 @@ def make(name: str, **config: Any) -> Env:
 
 
 def canonical_config_key(name: str, config: Mapping[str, Any] | None) -> str:
-    """A stable string for ``(env, config)``, used to cache one env instance per config per process."""
-    return json.dumps([resolve_name(name), config or {}], sort_keys=True, default=str)
+    """A stable string for ``(env, config)``, used to cache one env instance per config per process.
+
+    A config class that reads defaults from the process environment lists those variables in
+    ``ENVIRONMENT_VARIABLES`` (e.g. OpenSpiel's ``GAME_TYPES``); their current values are part of the key,
+    so changing such a variable never returns an env built under the old value.
+    """
+    canonical = resolve_name(name)
+    variables = getattr(_REGISTRY[canonical].config_cls, "ENVIRONMENT_VARIABLES", ())
+    environment = {var: os.environ.get(var) for var in variables}
+    return json.dumps([canonical, config or {}, environment], sort_keys=True, default=str)
 
 
 _CACHE: dict[str, Env] = {}

@@ -31,7 +31,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from veritas_rl.envs.base import Env, Score, Task, check_choice, register_env, seeded_rng
 
@@ -74,6 +74,9 @@ MAX_REROLLS = 64
 
 @dataclass(frozen=True)
 class OpenSpielConfig:
+    #: read when ``game_types`` is None; part of the env cache key (see ``make_cached``)
+    ENVIRONMENT_VARIABLES: ClassVar[tuple[str, ...]] = (GAME_TYPES_ENV,)
+
     cases: tuple[str, ...] = field(
         default=(), metadata={"help": "OpenSpiel load strings; empty = game_list/game_configs or the defaults"}
     )
