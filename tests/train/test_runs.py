@@ -18,9 +18,9 @@ pytestmark = pytest.mark.slow
 SUMS = {"rg_dataset": "basic_arithmetic", "rg_config": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1,
                                                         "operators": ["+"], "allow_parentheses": False,
                                                         "allow_negation": False}}
-# two prompts x four completions per step, short answers, a small LoRA, one torch thread (the CI box is shared)
+# one prompt x four completions per step, short answers, a small LoRA, one torch thread (the CI box is shared)
 GRPO = {
-    "env": "math", "env_config": SUMS, "train_size": 16, "eval": False, "num_generations": 4, "batch_size": 8,
+    "env": "math", "env_config": SUMS, "train_size": 16, "eval": False, "num_generations": 4, "batch_size": 4,
     "max_new_tokens": 12, "lora_rank": 4, "lora_alpha": 8, "learning_rate": 5e-4, "save_steps": 2,
     "zero_reward_patience": 0, "save_final_model": False, "cpu_threads": 1, "seed": 3,
 }
