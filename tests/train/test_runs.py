@@ -97,11 +97,13 @@ def test_grpo_two_steps_then_resume_equals_four_straight(smollm2_dir, tmp_path):
     assert [x["step"] for x in lines if "reward" in x] == [1, 2, 3, 4]
 
 
-def test_sft_two_steps_with_before_after_eval(smollm2_dir, tmp_path):
+def test_sft_two_steps_with_before_after_eval(smollm2_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)  # restored after the test (the run sets it)
     s = build_settings(None, {
         "mode": "sft", "env": "answer-tag", "model": str(smollm2_dir), "train_size": 8, "eval_size": 4,
         "eval_batch_size": 4, "max_new_tokens": 8, "max_steps": 2, "batch_size": 4, "lora_rank": 4,
         "learning_rate": 1e-3, "save_steps": 2, "output_dir": str(tmp_path), "cpu_threads": 1,
+        "report_to": "tensorboard",
     })
     result = run(s)
     assert result.steps == 2 and result.stopped_by is None
@@ -113,6 +115,7 @@ def test_sft_two_steps_with_before_after_eval(smollm2_dir, tmp_path):
     assert report["before"]["n"] == report["after"]["n"] == 4
     assert 0.0 <= report["after"]["accuracy"] <= 1.0
     assert "| before | 4 |" in (result.run_dir / "report.md").read_text()
+    assert list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_zero_reward_breaker_stops_a_run_that_cannot_score(smollm2_dir, tmp_path, caplog):

@@ -27,6 +27,7 @@ class RunResult:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     report: dict[str, Any] = field(default_factory=dict)
+    trainer: Any = field(default=None, repr=False)  # the TRL trainer, for callers that inspect its state
 
     @property
     def ok(self) -> bool:
@@ -143,8 +144,8 @@ def _report_to(s: TrainSettings, run_dir: Path) -> str | list[str]:
                              "without an account)") from None
         os.environ.setdefault("WANDB_PROJECT", "veritas-rl")
         os.environ.setdefault("WANDB_DIR", str(run_dir))
-    if s.report_to == "tensorboard":
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
+    if s.report_to == "tensorboard":  # transformers reads the directory from the environment; one per run
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
     return [s.report_to]
 
 
@@ -297,7 +298,7 @@ def run(s: TrainSettings) -> RunResult:
     paths = write_report(run_dir, report, trainer.state.log_history)
     log.info("report: %s", ", ".join(str(p) for p in paths.values()))
     return RunResult(run_dir=run_dir, steps=trainer.state.global_step, stopped_by=stopped_by, before=before,
-                     after=after, report=report)
+                     after=after, report=report, trainer=trainer)
 
 
 def _device_name(device: str) -> str:
