@@ -445,3 +445,20 @@ def test_prompts_fit_the_default_prompt_budget(env, smollm2_tokenizer):
         assert 20 < max(lengths) <= 1024, (task_type, max(lengths))
     # the trace of the reasoning-errors task is the longest prompt, sudoku's grid next
     assert longest["dyck_language_reasoning_errors"] > longest["dyck_language"]
+
+
+@pytest.mark.parametrize("task_type", ["boolean_expressions", "operation", "game_of_24", "cryptarithm",
+                                       "dyck_language_reasoning_errors"])
+def test_boxing_several_different_answers_is_a_hedge_that_scores_zero(task_type):
+    # Seen on the GPU: GRPO taught SmolLM2 to answer "\boxed{True}\n\boxed{False}" to every boolean task.
+    env = make("lgc-v2", task_types=[task_type])
+    for i in range(5):
+        task = env.task(env.task_id_at(i))
+        oracle = env.oracle(task)
+        assert env.score(task, oracle).value == 1.0
+        decoy = "\\boxed{True}" if "\\boxed{False}" in oracle else "\\boxed{False}"
+        for hedge in (f"{decoy}\n{oracle}", f"{oracle}\n{decoy}"):
+            score = env.score(task, hedge)
+            assert score.value == 0.0 and "several different" in score.info["reason"], (hedge, score.info)
+        # repeating the same boxed answer is not a hedge
+        assert env.score(task, f"{oracle} so {oracle}").value == 1.0

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from veritas_rl.envs import Task, make
+from veritas_rl.envs.answers import CONFLICTING_BOXED
 from veritas_rl.envs.math_env import compare_math, extract_answer, gold_answer, normalize_numeric
 
 GSM8K_ROWS = [
@@ -39,7 +40,8 @@ def env():
     "text, expected, how",
     [
         ("The answer is 5. Therefore \\boxed{7}.", "7", "boxed"),
-        ("\\boxed{3} first, then \\boxed{\\frac{1}{2}}", "\\frac{1}{2}", "boxed"),
+        ("\\boxed{3} first, then \\boxed{\\frac{1}{2}}", None, CONFLICTING_BOXED),  # one final answer only
+        ("\\boxed{\\frac{1}{2}}, i.e. \\boxed{ \\frac{1}{2} }", "\\frac{1}{2}", "boxed"),
         ("\\boxed{\\sqrt{\\frac{a}{b}}}", "\\sqrt{\\frac{a}{b}}", "boxed"),
         ("Final answer: 3. Checking again, the answer is 4.", "4", "the answer is"),
         ("The answer is 4. Final answer: 3", "4", "the answer is"),
@@ -258,3 +260,13 @@ def test_copying_the_prompt_scores_zero(env):
         task = env.task(i)
         score = env.score(task, task.prompt[0]["content"])
         assert score.value == 0.0 and score.info["reason"]
+
+
+def test_conflicting_boxed_answers_score_zero():
+    env = make("math")
+    task = env.task(env.task_id_at(0))
+    gold = task.ground_truth
+    assert env.score(task, f"\\boxed{{{gold}}}").value == 1.0
+    hedged = env.score(task, f"\\boxed{{{gold}1}} or maybe \\boxed{{{gold}}}")
+    assert hedged.value == 0.0 and "several different" in hedged.info["reason"]
+    assert env.score(task, f"\\boxed{{{gold}}} and again \\boxed{{ {gold} }}").value == 1.0

@@ -52,6 +52,51 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+#: A completion with more distinct ``\boxed{}`` answers than this is a hedge whatever they say.
+MAX_BOXED_ANSWERS = 64
+CONFLICTING_BOXED = "several different \\boxed{} answers (a hedge scores 0)"
+
+
+def boxed_answers(text: str) -> list[str]:
+    r"""Contents of every top-level ``oxed{...}`` / ``box{...}`` in order (linear time: boxes nested in a
+    box are part of it; an unclosed box ends the scan)."""
+    found: list[str] = []
+    pos = 0
+    while len(found) <= MAX_BOXED_ANSWERS:
+        starts = [(at, m) for m in ("\\boxed{", "\\fbox{") if (at := text.find(m, pos)) >= 0]
+        if not starts:
+            break
+        at, marker = min(starts)
+        i = at + len(marker)
+        depth = 1
+        for j in range(i, len(text)):
+            c = text[j]
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    found.append(text[i:j])
+                    pos = j + 1
+                    break
+        else:
+            break
+    return found
+
+
+def boxed_answer(text: str) -> tuple[str | None, str]:
+    r"""``(content, reason)`` of the final ``oxed{}`` answer; ``None`` when there is none, or when the text
+    boxes several *different* answers (``oxed{True} oxed{False}`` must not win by covering both)."""
+    last = last_boxed(text)
+    if last is None:
+        return None, "no \\boxed{} answer"
+    distinct = {" ".join(b.split()) for b in boxed_answers(text)}
+    distinct.add(" ".join(last.split()))
+    if len(distinct) > 1:
+        return None, CONFLICTING_BOXED
+    return last, "ok"
+
+
 def last_tag(text: str, tag: str = "answer") -> str | None:
     """Content of the last ``<tag>...</tag>`` pair (the last closing tag and the opening tag before it)."""
     close = f"</{tag}>"

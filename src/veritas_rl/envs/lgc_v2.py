@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable
 
-from veritas_rl.envs.answers import after_last_marker, last_boxed, last_fenced_block
+from veritas_rl.envs.answers import after_last_marker, boxed_answer, last_fenced_block
 from veritas_rl.envs.base import Env, Score, Task, register_env, seeded_rng
 
 #: task type name -> type id (the id is the leading part of the task id; 5 is unused).
@@ -237,9 +237,9 @@ def _gen_dyck_language2(cfg: LgcV2Config, rng: random.Random) -> dict[str, Any]:
 
 
 def _score_boxed_int(task: Task, answer: str) -> Score:
-    slot = last_boxed(answer)
+    slot, why = boxed_answer(answer)
     if slot is None:
-        return Score.zero("no \\boxed{} answer")
+        return Score.zero(why)
     got = slot.strip().strip("$").strip()
     if got.startswith("+"):
         got = got[1:]
@@ -323,9 +323,9 @@ def _parse_index_set(text: str) -> set[int] | None:
 
 
 def _score_reasoning_errors(task: Task, answer: str) -> Score:
-    slot = last_boxed(answer)
+    slot, why = boxed_answer(answer)
     if slot is None:
-        return Score.zero("no \\boxed{} answer")
+        return Score.zero(why)
     if len(slot) > MAX_ANSWER_CHARS:
         return Score.zero("boxed answer too long")
     got = _parse_index_set(slot)
@@ -562,9 +562,9 @@ class _Game24:
 
 
 def _score_game_of_24(task: Task, answer: str) -> Score:
-    slot = last_boxed(answer)
+    slot, why = boxed_answer(answer)
     if slot is None:
-        return Score.zero("no \\boxed{} answer")
+        return Score.zero(why)
     if len(slot) > 200:
         return Score.zero("boxed expression too long")
     expr = slot
@@ -697,9 +697,9 @@ class _Cryptarithm:
 def _score_cryptarithm(task: Task, answer: str) -> Score:
     from reasoning_gym.algorithmic.cryptarithm import verify_cryptarithm_solution
 
-    slot = last_boxed(answer)
+    slot, why = boxed_answer(answer)
     if slot is None:
-        return Score.zero("no \\boxed{} answer")
+        return Score.zero(why)
     if len(slot) > 400:
         return Score.zero("boxed answer too long")
     mapping: dict[str, int] = {}
@@ -757,9 +757,9 @@ def _gen_boolean(cfg: LgcV2Config, rng: random.Random) -> dict[str, Any]:
 
 
 def _score_boolean(task: Task, answer: str) -> Score:
-    slot = last_boxed(answer)
+    slot, why = boxed_answer(answer)
     if slot is None:
-        return Score.zero("no \\boxed{} answer")
+        return Score.zero(why)
     got = slot.strip().strip("$").strip().replace("\\text{", "").replace("\\mathrm{", "").strip("{} ").lower()
     if got not in ("true", "false"):
         return Score.zero("boxed answer is not True or False", answer=slot[:100])

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from veritas_rl.envs.answers import (
+    CONFLICTING_BOXED,
     NUMBER_RE,
     after_last_marker,
+    boxed_answer,
     format_number,
     last_boxed,
     last_number,
@@ -185,9 +187,11 @@ _NUMBER_START = frozenset("-+$\\.0123456789")
 
 def extract_answer(text: str) -> tuple[str | None, str]:
     r"""``(answer text, how)``: ``\boxed{}``, "the answer is", "final answer", ``####``, last number — in that order."""
-    boxed = last_boxed(text)
+    boxed, why = boxed_answer(text)
     if boxed is not None:
         return boxed.strip(), "boxed"
+    if why == CONFLICTING_BOXED:
+        return None, why
     for marker, how in _MARKERS:
         slot = after_last_marker(text, marker)
         if slot is not None:
@@ -350,6 +354,8 @@ class MathEnv(Env):
     def _score(self, task: Task, answer: str) -> Score:
         slot, how = extract_answer(answer)
         if slot is None:
+            if how == CONFLICTING_BOXED:
+                return Score.zero(how)
             return Score.zero("no answer found (no \\boxed{}, 'the answer is', 'final answer', '####' or number)")
         if not slot:
             return Score.zero(f"empty answer in {how}")
