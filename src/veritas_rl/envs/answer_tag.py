@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from veritas_rl.envs.answers import format_number, last_tag, parse_number
-from veritas_rl.envs.base import Env, Score, Task, register_env
-from veritas_rl.envs.math_env import QASource, QASourceConfig, gold_answer
+from veritas_rl.envs.base import Score, Task, register_env
+from veritas_rl.envs.math_env import QAEnv, QASourceConfig
 
 ANSWER_TAG_INSTRUCTION = (
     "\n\nGive your final answer inside <answer></answer> tags, for example <answer>your answer</answer>. "
@@ -48,32 +48,10 @@ class AnswerTagConfig(QASourceConfig):
     rg_config: dict[str, Any] = field(default_factory=lambda: dict(SMALL_SUMS))
 
 
-class AnswerTagEnv(Env):
+class AnswerTagEnv(QAEnv):
     """Any question/answer data, graded by exact match of the last <answer> tag after normalisation."""
 
-    def __init__(self, config: AnswerTagConfig):
-        super().__init__(config)
-        self.source = QASource(config)
-
-    @property
-    def num_tasks(self) -> int:
-        return len(self.source)
-
-    def task_id_at(self, index: int) -> int:
-        index = int(index)
-        if not 0 <= index < self.num_tasks:
-            raise IndexError(f"index {index} outside [0, {self.num_tasks})")
-        return index
-
-    def task(self, task_id: int) -> Task:
-        question, raw = self.source.pair(task_id)
-        return Task(
-            env=self.name,
-            task_id=int(task_id),
-            prompt=[{"role": "user", "content": question + ANSWER_TAG_INSTRUCTION}],
-            ground_truth=gold_answer(raw),
-            extra={"source": self.config.source, "index": int(task_id)},
-        )
+    instruction = ANSWER_TAG_INSTRUCTION
 
     def _score(self, task: Task, answer: str) -> Score:
         slot = last_tag(answer, "answer")

@@ -324,10 +324,13 @@ class MathConfig(QASourceConfig):
     use_math_verify: bool = True  # symbolic answers through math-verify (else exact text after normalisation)
 
 
-class MathEnv(Env):
-    """Math word problems (GSM8K or a local file; offline reasoning-gym gsm_symbolic), boxed/numeric answers."""
+class QAEnv(Env):
+    """Base of the question/answer envs: task ``i`` is row ``i`` of a :class:`QASource` plus ``instruction``."""
 
-    def __init__(self, config: MathConfig):
+    #: appended to every question: how to state the answer
+    instruction: str = ""
+
+    def __init__(self, config: QASourceConfig):
         super().__init__(config)
         self.source = QASource(config)
 
@@ -346,10 +349,16 @@ class MathEnv(Env):
         return Task(
             env=self.name,
             task_id=int(task_id),
-            prompt=[{"role": "user", "content": question + MATH_INSTRUCTION}],
+            prompt=[{"role": "user", "content": question + self.instruction}],
             ground_truth=gold_answer(raw),
             extra={"source": self.config.source, "index": int(task_id)},
         )
+
+
+class MathEnv(QAEnv):
+    """Math word problems (GSM8K or a local file; offline reasoning-gym gsm_symbolic), boxed/numeric answers."""
+
+    instruction = MATH_INSTRUCTION
 
     def _score(self, task: Task, answer: str) -> Score:
         slot, how = extract_answer(answer)
