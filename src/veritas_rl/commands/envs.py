@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Iterator
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,13 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_config(text: str) -> dict[str, Any]:
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--config is not valid JSON ({err}): {text!r}") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"--config must be a JSON object, got {type(config).__name__}")
-    return config
+    from veritas_rl.jsonio import parse_json_object
+
+    return parse_json_object("--config", text)
 
 
 def pick_task_ids(env, n: int, seed: int) -> list[int]:
@@ -66,16 +62,6 @@ def _distinct(rng, total: int, n: int) -> list[int]:
     while len(seen) < n:
         seen.setdefault(rng.randrange(total), None)
     return list(seen)
-
-
-def _read_jsonl(path: str) -> Iterator[dict]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno}: not JSON ({err})") from None
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
@@ -116,10 +102,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from veritas_rl.envs import Task, make
+    from veritas_rl.jsonio import read_jsonl
 
     env = make(args.env, **parse_config(args.config))
-    tasks = list(_read_jsonl(args.tasks))
-    completions = list(_read_jsonl(args.completions))
+    tasks = list(read_jsonl(args.tasks))
+    completions = list(read_jsonl(args.completions))
     if len(tasks) != len(completions):
         raise ValueError(f"{args.tasks} has {len(tasks)} tasks but {args.completions} has {len(completions)} completions")
     for row, comp in zip(tasks, completions):

@@ -77,7 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from veritas_rl.train.settings import build_settings, field_names, parse_json_object
+    from veritas_rl.jsonio import parse_json_object
+    from veritas_rl.train.settings import build_settings, field_names
 
     overrides = {k: getattr(args, k) for k in field_names() if k not in _SPECIAL and hasattr(args, k)}
     overrides["mode"] = args.mode

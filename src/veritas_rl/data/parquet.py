@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Hashable, Iterable, Iterator, Sequence
 
 from veritas_rl.envs.base import seeded_rng
+from veritas_rl.jsonio import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +30,7 @@ def iter_records(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
         for batch in parquet.iter_batches(batch_size=1024):
             yield from batch.to_pylist()
     elif suffix == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno}: not JSON ({err})") from None
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-                yield row
+        yield from read_jsonl(path)
     elif suffix == ".json":
         rows = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(rows, list):

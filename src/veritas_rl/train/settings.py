@@ -7,10 +7,11 @@ Presets are YAML files in ``veritas_rl/presets/`` whose keys are :class:`TrainSe
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Mapping
+
+from veritas_rl.jsonio import parse_json_object
 
 MODES = ("grpo", "sft")
 REPORT_TO = ("none", "wandb", "tensorboard")
@@ -137,16 +138,6 @@ class TrainSettings:
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{key}={value!r} is not valid; choose from: {', '.join(choices)}")
-
-
-def parse_json_object(key: str, text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{key} is not valid JSON ({err}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{key} must be a JSON object, got {type(value).__name__}")
-    return value
 
 
 def field_names() -> list[str]:
