@@ -9,69 +9,37 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 vr_load_env
 
 # --- variables (environment or .env wins over the defaults) -----------------------------------
-MERGE_VARS=()
-declare -A MERGE_HELP=() MERGE_SHOWN=()
-merge_var() {  # NAME DEFAULT HELP [SHOWN]
-  local name=$1 default=$2
-  MERGE_VARS+=("$name")
-  MERGE_HELP[$name]=$3
-  MERGE_SHOWN[$name]=${4:-${default:-\"\"}}
-  if [[ -z ${!name+set} ]]; then printf -v "$name" '%s' "$default"; fi
-}
-
-merge_var MERGE_KIND sft "sft: checkpoints of verl's SFT trainer (global_step_N/); rl: of main_ppo (global_step_N/actor/)"
+vr_var MERGE_KIND sft "sft: checkpoints of verl's SFT trainer (global_step_N/); rl: of main_ppo (global_step_N/actor/)"
 if [[ $MERGE_KIND == rl ]]; then default_base=$TRAIN_DIR/artifacts/RL/checkpoints; else default_base=$TRAIN_DIR/artifacts/checkpoints; fi
-merge_var CHECKPOINT_BASE "$default_base" "the experiment dir (trainer.default_local_dir, holding global_step_N/ and latest_checkpointed_iteration.txt); a dir above it picks the most recently updated experiment below it" "train/artifacts/checkpoints (sft), train/artifacts/RL/checkpoints (rl)"
-merge_var GLOBAL_STEP "" "the step to merge" "the step in <experiment>/latest_checkpointed_iteration.txt"
-merge_var TARGET_DIR "" "where the merged model goes (a LoRA run also keeps its adapter in TARGET_DIR/lora_adapter)" "<experiment>/global_step_N/merged"
-merge_var DTYPE bf16 "dtype of a merged LoRA model: bf16, fp16, fp32 (verl's merger itself writes bf16)"
-merge_var VERIFY 1 "0 = skip the verification of the LoRA merge against the PEFT model"
-merge_var LORA_ALPHA "" "LoRA alpha, when the checkpoint has no lora_train_meta.json (verl then writes lora_alpha 0)"
-merge_var BASE_MODEL "" "LoRA runs: merge the adapter into this model (local dir or hub id) instead of the bf16 base verl's merger writes; required for checkpoints saved with checkpoint.save_lora_only" "the base from verl's merger"
-merge_var TRUST_REMOTE_CODE 0 "1 = allow the model's custom code"
-merge_var OVERWRITE 0 "1 = replace an existing TARGET_DIR (only once the new model is complete)"
-merge_var PYTHON python3 "Python interpreter with verl and veritas-rl"
-merge_var DRY_RUN 0 "1 = print the commands, run nothing"
+vr_var CHECKPOINT_BASE "$default_base" "the experiment dir (trainer.default_local_dir, holding global_step_N/ and latest_checkpointed_iteration.txt); a dir above it picks the most recently updated experiment below it" "train/artifacts/checkpoints (sft), train/artifacts/RL/checkpoints (rl)"
+vr_var GLOBAL_STEP "" "the step to merge" "the step in <experiment>/latest_checkpointed_iteration.txt"
+vr_var TARGET_DIR "" "where the merged model goes (a LoRA run also keeps its adapter in TARGET_DIR/lora_adapter)" "<experiment>/global_step_N/merged"
+vr_var DTYPE bf16 "dtype of a merged LoRA model: bf16, fp16, fp32 (verl's merger itself writes bf16)"
+vr_var VERIFY 1 "0 = skip the verification of the LoRA merge against the PEFT model"
+vr_var LORA_ALPHA "" "LoRA alpha, when the checkpoint has no lora_train_meta.json (verl then writes lora_alpha 0)"
+vr_var BASE_MODEL "" "LoRA runs: merge the adapter into this model (local dir or hub id) instead of the bf16 base verl's merger writes; required for checkpoints saved with checkpoint.save_lora_only" "the base from verl's merger"
+vr_var TRUST_REMOTE_CODE 0 "1 = allow the model's custom code"
+vr_var OVERWRITE 0 "1 = replace an existing TARGET_DIR (only once the new model is complete)"
+vr_var PYTHON python3 "Python interpreter with verl and veritas-rl"
+vr_var DRY_RUN 0 "1 = print the commands, run nothing"
 
-merge_usage() {
-  local name
-  cat <<EOF
-usage: $(basename "$0") [-h|--help]
+VR_HYDRA_ARGS=0  # this script takes variables only
+VR_USAGE="usage: $(basename "$0") [-h|--help]
 
 Merges a verl 0.9.1 FSDP checkpoint into a Hugging Face model with 'python -m verl.model_merger merge
 --backend fsdp', and, when the checkpoint holds a LoRA adapter (verl writes it un-merged, as
 lora_adapter/ beside the base), merges the adapter into the base with
 train/tools/merge_adapter_into_base.py in the same run and verifies the result against the PEFT model:
-TARGET_DIR then holds the full trained model, with the adapter kept in TARGET_DIR/lora_adapter.
-
-Variables (from the environment or the .env file; the environment wins):
-EOF
-  printf '  %-20s %s (default: %s)\n' ENV_FILE "the .env file to read" "$REPO_ROOT/.env"
-  for name in "${MERGE_VARS[@]}"; do
-    printf '  %-20s %s (default: %s)\n' "$name" "${MERGE_HELP[$name]}" "${MERGE_SHOWN[$name]}"
-  done
-}
-
-merge_bool() {  # NAME: 0/1, true/false, yes/no, on/off -> 0 or 1
-  case ${!1,,} in
-    1 | true | yes | on) printf -v "$1" 1 ;;
-    0 | false | no | off) printf -v "$1" 0 ;;
-    *) vr_die "$1=${!1} is not valid; choose from: 0, 1" ;;
-  esac
-}
+TARGET_DIR then holds the full trained model, with the adapter kept in TARGET_DIR/lora_adapter."
 
 merge_abspath() { if [[ $1 == /* ]]; then echo "$1"; else echo "$PWD/$1"; fi; }
 
-for arg in "$@"; do
-  case $arg in
-    -h | --help) merge_usage; exit 0 ;;
-    *) vr_die "unknown argument $arg: $(basename "$0") takes only variables (see --help)" ;;
-  esac
-done
+vr_args "$@"
+((${#VR_OVERRIDES[@]} == 0)) || vr_die "unknown argument ${VR_OVERRIDES[0]}: $(basename "$0") takes only variables (see --help)"
 
-case $MERGE_KIND in sft | rl) ;; *) vr_die "MERGE_KIND=$MERGE_KIND is not valid; choose from: sft, rl" ;; esac
+vr_check_choice MERGE_KIND sft rl
 case $DTYPE in bf16 | fp16 | fp32) ;; *) vr_die "DTYPE=$DTYPE is not valid; choose from: bf16, fp16, fp32" ;; esac
-for name in VERIFY TRUST_REMOTE_CODE OVERWRITE DRY_RUN; do merge_bool "$name"; done
+for name in VERIFY TRUST_REMOTE_CODE OVERWRITE DRY_RUN; do vr_check_bool "$name"; done
 [[ -z $LORA_ALPHA || $LORA_ALPHA =~ ^[0-9]*\.?[0-9]+$ ]] || vr_die "LORA_ALPHA=$LORA_ALPHA is not a positive number"
 [[ -z $GLOBAL_STEP || $GLOBAL_STEP =~ ^[0-9]+$ ]] || vr_die "GLOBAL_STEP=$GLOBAL_STEP is not a non-negative integer"
 command -v "$PYTHON" >/dev/null 2>&1 || vr_die "PYTHON=$PYTHON is not an executable on PATH"
