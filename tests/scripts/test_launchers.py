@@ -203,7 +203,9 @@ def test_openspiel_defaults_are_lora(run):
     cfg = compose(script, run(script))
     model = at(cfg, "actor_rollout_ref.model")
     assert (model["lora_rank"], model["lora_alpha"], model["target_modules"]) == (32, 32, "all-linear")
-    assert model["exclude_modules"] == ["lm_head", "embed_tokens"]
+    # one regex string: verl 0.9.1's HFModelConfig.exclude_modules is a str, and its vLLM rollout server
+    # failed on the list this used to be ("Cannot convert 'ListConfig' to string", seen on an H100)
+    assert model["exclude_modules"] == "(.*[.])?(lm_head|embed_tokens)"
     assert model["use_shm"] is True and model["lora_adapter_path"] is None
     assert at(cfg, "actor_rollout_ref.rollout.load_format") == "safetensors"
     assert at(cfg, "actor_rollout_ref.actor.optim.lr") == pytest.approx(6e-5)
@@ -508,6 +510,24 @@ def test_dry_run_validates_with_verl(run, script, sft_files):
         assert cfg["data"]["custom_cls"]["config"]["adapter_config"] == {"game_types": ["hex", "chess"], "num_tasks_per_case": 200}
 
 
+def test_lora_exclude_modules_is_one_regex_that_peft_full_matches(run):
+    script = "openspiel-ppo-trainer.sh"
+    cfg = compose(script, run(script, env={"LORA_EXCLUDE_MODULES": "lm_head, model.embed_tokens"}))
+    regex = at(cfg, "actor_rollout_ref.model.exclude_modules")
+    assert regex == "(.*[.])?(lm_head|model[.]embed_tokens)"
+    for name in ("lm_head", "base_model.model.lm_head", "model.embed_tokens"):
+        assert re.fullmatch(regex, name), name
+    for name in ("model.layers.0.self_attn.q_proj", "model.layers.0.mlp.lm_head_proj", "embed_tokens"):
+        assert not re.fullmatch(regex, name), name
+    proc = run(script, env={"LORA_EXCLUDE_MODULES": "lm_head,bad-name"}, check=False)
+    assert proc.returncode != 0 and "bad-name is not a module name" in proc.stderr
+
+
+def test_dry_run_rejects_a_list_of_exclude_modules(run):
+    proc = run("openspiel-ppo-trainer.sh", "actor_rollout_ref.model.exclude_modules=[lm_head]", dry="1", check=False)
+    assert proc.returncode != 0 and "exclude_modules=['lm_head']" in proc.stderr and "not a list" in proc.stderr
+
+
 def test_dry_run_fails_on_a_value_verl_rejects(run):
     proc = run("lgc-v2-RL-GRPO-trainer.sh", "data.train_batch_size=abc", dry="1", check=False)
     assert proc.returncode != 0 and "data.train_batch_size='abc'" in proc.stderr and proc.stdout == ""
@@ -624,3 +644,28 @@ def test_sft_data_keeps_chat_prompts_and_rejects_bad_rows(tmp_path):
     pd.DataFrame({"prompt": ["q"], "response": [None]}).to_parquet(bad)
     with pytest.raises(ValueError, match=r"row 0: response of type NoneType"):
         prepare([bad], tmp_path / "out")
+
+
+def _fake_module(name: str, **attrs):
+    import importlib.machinery
+    import types
+
+    module = types.ModuleType(name)
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    module.__dict__.update(attrs)
+    return module
+
+
+def test_trl_without_a_value_head_model_is_reported(monkeypatch):
+    """verl 0.9.1 + trl 1.16 in one environment: the actor died at model init on the H100 (2026-11-22)."""
+    from veritas_rl.launch import validate
+
+    monkeypatch.setitem(sys.modules, "trl", _fake_module("trl"))
+    monkeypatch.setitem(sys.modules, "trl.experimental", None)  # import of trl.experimental.ppo raises ImportError
+    assert validate.trl_conflict() == validate.TRL_CONFLICT
+    assert "pip uninstall trl" in validate.TRL_CONFLICT
+    monkeypatch.setitem(sys.modules, "trl", _fake_module("trl", AutoModelForCausalLMWithValueHead=object))
+    assert validate.trl_conflict() is None
+    monkeypatch.setitem(sys.modules, "trl", None)
+    monkeypatch.setattr(validate.importlib.util, "find_spec", lambda name: None)
+    assert validate.trl_conflict() is None

@@ -268,6 +268,15 @@ def check_ppo(cfg) -> None:
             f"choose from: {', '.join(sorted(ADV_ESTIMATOR_REGISTRY))}"
         )
     use_critic = need_critic(cfg)
+    # verl's vLLM rollout server rebuilds HFModelConfig from this section with OmegaConf.merge, which refuses a
+    # list for the str field exclude_modules ("Cannot convert 'ListConfig' to string"), minutes into a GPU run.
+    exclude = cfg.actor_rollout_ref.model.get("exclude_modules")
+    if exclude is not None and not isinstance(exclude, str):
+        raise ValueError(
+            f"actor_rollout_ref.model.exclude_modules={list(exclude)!r}: "
+            "verl 0.9.1 takes one regex string (PEFT full-matches it against module names), e.g. "
+            "'(.*[.])?(lm_head|embed_tokens)', not a list"
+        )
     checked = cfg
     lora = cfg.actor_rollout_ref.model.lora_rank > 0 or cfg.actor_rollout_ref.model.lora.get("rank", 0) > 0
     if lora and cfg.actor_rollout_ref.rollout.name == "vllm" and importlib.util.find_spec("vllm") is None:
@@ -305,6 +314,28 @@ def check_sft(cfg) -> None:
         raise ValueError(f"trainer.profile_interval={interval}: expected [start, end] with end >= start")
 
 
+TRL_CONFLICT = (
+    "trl is installed in this environment but has no AutoModelForCausalLMWithValueHead (trl >= 1.0 dropped it): "
+    "verl 0.9.1's FSDP engine imports it whenever trl is importable, so the actor fails at model init with "
+    "\"cannot import name 'AutoModelForCausalLMWithValueHead' from 'trl'\". Keep TRL out of the verl environment "
+    "(pip uninstall trl; the TRL backend gets its own: pip install -e '.[train]')"
+)
+
+
+def trl_conflict() -> str | None:
+    """Why verl 0.9.1 will fail at model init in this environment because of trl, or None."""
+    if importlib.util.find_spec("trl") is None:
+        return None
+    for name in ("trl.experimental.ppo", "trl"):  # the two places verl's monkey_patch.py imports it from
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "AutoModelForCausalLMWithValueHead"):
+            return None
+    return TRL_CONFLICT
+
+
 def validate(entry: str, overrides: Sequence[str]):
     """Compose and check; returns the composed config or raises ``ValueError`` naming the key."""
     cfg = compose(entry, overrides)
@@ -314,6 +345,9 @@ def validate(entry: str, overrides: Sequence[str]):
         check_loggers(cfg)
         check_env(cfg)
         (check_ppo if entry == "ppo" else check_sft)(cfg)
+        conflict = trl_conflict()
+    if conflict:
+        log.warning("warning: %s", conflict)
     return cfg
 
 

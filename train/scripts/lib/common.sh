@@ -160,6 +160,23 @@ vr_hydra_int_list() {  # NAME: "1, 2,3" -> [1,2,3]
   echo "[${out[*]}]"
 }
 
+# "lm_head, embed_tokens" -> '(.*[.])?(lm_head|embed_tokens)': one regex string, because verl 0.9.1's
+# HFModelConfig.exclude_modules is a str (a Hydra list passes the launcher's validation, then fails when the
+# vLLM rollout server builds HFModelConfig: "Cannot convert 'ListConfig' to string"). PEFT full-matches the
+# regex against module names, so it excludes the named modules at any depth.
+vr_module_regex() {  # NAME (of a comma-separated variable of module names)
+  local name=$1 item out=() items
+  IFS=, read -r -a items <<<"${!1}"
+  for item in "${items[@]}"; do
+    item=${item//[[:space:]]/}
+    [[ -z $item ]] && continue
+    [[ $item =~ ^[A-Za-z0-9_.]+$ ]] || vr_die "$name: $item is not a module name (letters, digits, '_' and '.')"
+    out+=("${item//./[.]}")
+  done
+  local IFS='|'
+  echo "'(.*[.])?(${out[*]})'"
+}
+
 # An absolute path for PATH: as given when it exists from here, else relative to the repo root.
 vr_abspath() {
   local path=$1
@@ -429,7 +446,9 @@ vr_rl_overrides() {
       VR_ARGS+=("$model.target_modules=$(vr_hydra_list LORA_TARGET_MODULES)")
     fi
     if [[ -n ${LORA_EXCLUDE_MODULES//[[:space:],]/} ]]; then
-      VR_ARGS+=("$model.exclude_modules=$(vr_hydra_list LORA_EXCLUDE_MODULES)")
+      local exclude_regex
+      exclude_regex=$(vr_module_regex LORA_EXCLUDE_MODULES) || exit 1
+      VR_ARGS+=("$model.exclude_modules=$exclude_regex")
     else
       VR_ARGS+=("$model.exclude_modules=null")
     fi
