@@ -84,27 +84,17 @@ def ensure_model(model_dir: Path, gguf: Path) -> Path:
         for path in (pkg, *pkg.parent.glob("gguf-*.dist-info")):
             os.symlink(path, Path(tmp) / path.name)
         env = dict(os.environ, PYTHONPATH=tmp)
-        code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import verl_gpu; "
+        src = Path(__file__).resolve().parent.parent / "src"  # veritas_rl.models imports nothing heavy
+        code = (f"import sys; sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(src)!r}]; import verl_gpu; "
                 f"from pathlib import Path; verl_gpu.build_model(Path({str(model_dir)!r}), Path({str(gguf)!r}))")
         subprocess.run([sys.executable, "-c", code], env=env, check=True)
     return model_dir
 
 
 def build_model(model_dir: Path, gguf: Path) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from veritas_rl.models import materialise_gguf
 
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
-    if hasattr(model, "hf_quantizer"):
-        delattr(model, "hf_quantizer")
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
+    materialise_gguf(gguf, model_dir, dtype="bfloat16")
 
 
 def parse_value(text: str):

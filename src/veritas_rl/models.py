@@ -61,26 +61,10 @@ def embedded_model_dir(models_dir: str | os.PathLike | None = None) -> Path:
         return target
     gguf = embedded_gguf_path()
     log.info("materialising %s from %s into %s (once)", EMBEDDED_MODEL_NAME, gguf.name, target)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    # The GGUF is dequantised on load; drop what marks the model as quantised so it saves as plain weights.
-    if hasattr(model, "hf_quantizer"):
-        delattr(model, "hf_quantizer")
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model.config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
     import shutil
 
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    materialise_gguf(gguf, tmp)
     try:
         tmp.rename(target)  # atomic; another process may have won the race
     except OSError:
@@ -97,3 +81,29 @@ def resolve_model(name_or_path: str | None) -> str:
     if Path(name_or_path).expanduser().is_dir():
         return str(Path(name_or_path).expanduser())
     return name_or_path
+
+
+def materialise_gguf(gguf: str | os.PathLike, target: str | os.PathLike, dtype: str = "float32") -> Path:
+    """Load a GGUF with transformers + ``gguf`` and save it as a plain HF model dir at ``target``.
+
+    The GGUF is dequantised on load; the quantisation attributes are dropped so it saves as plain
+    weights, and a pad token is set when the tokenizer has none.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf, target = Path(gguf), Path(target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=getattr(torch, dtype))
+    if hasattr(model, "hf_quantizer"):
+        delattr(model, "hf_quantizer")
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target

@@ -24,10 +24,27 @@ def looks_expensive(text: str) -> bool:
     return _EXPENSIVE.search(text) is not None
 
 
+def _closing_brace(text: str, start: int) -> int | None:
+    """Index of the ``}`` that closes the ``{`` just before ``start`` (nested braces counted), or ``None``."""
+    depth = 1
+    for j in range(start, len(text)):
+        c = text[j]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return j
+    return None
+
+
+_BOX_OPENERS = ("\\boxed{", "\\fbox{")
+
+
 def last_boxed(text: str) -> str | None:
     r"""Content of the last ``\boxed{...}`` (or ``\fbox{...}``), with nested braces; ``None`` if absent/unclosed."""
     start = -1
-    for marker in ("\\boxed{", "\\fbox{"):
+    for marker in _BOX_OPENERS:
         at = text.rfind(marker)
         if at > start:
             start, opener = at, marker
@@ -40,16 +57,8 @@ def last_boxed(text: str) -> str | None:
         token = rest.split(None, 1)[0] if rest else ""
         return token.rstrip("$.") or None
     i = start + len(opener)
-    depth = 1
-    for j in range(i, len(text)):
-        c = text[j]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i:j]
-    return None
+    end = _closing_brace(text, i)
+    return None if end is None else text[i:end]
 
 
 #: A completion with more distinct ``\boxed{}`` answers than this is a hedge whatever they say.
@@ -58,35 +67,27 @@ CONFLICTING_BOXED = "several different \\boxed{} answers (a hedge scores 0)"
 
 
 def boxed_answers(text: str) -> list[str]:
-    r"""Contents of every top-level ``oxed{...}`` / ``box{...}`` in order (linear time: boxes nested in a
+    r"""Contents of every top-level ``\boxed{...}`` / ``\fbox{...}`` in order (linear time: boxes nested in a
     box are part of it; an unclosed box ends the scan)."""
     found: list[str] = []
     pos = 0
     while len(found) <= MAX_BOXED_ANSWERS:
-        starts = [(at, m) for m in ("\\boxed{", "\\fbox{") if (at := text.find(m, pos)) >= 0]
+        starts = [(at, m) for m in _BOX_OPENERS if (at := text.find(m, pos)) >= 0]
         if not starts:
             break
         at, marker = min(starts)
         i = at + len(marker)
-        depth = 1
-        for j in range(i, len(text)):
-            c = text[j]
-            if c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    found.append(text[i:j])
-                    pos = j + 1
-                    break
-        else:
+        end = _closing_brace(text, i)
+        if end is None:
             break
+        found.append(text[i:end])
+        pos = end + 1
     return found
 
 
 def boxed_answer(text: str) -> tuple[str | None, str]:
-    r"""``(content, reason)`` of the final ``oxed{}`` answer; ``None`` when there is none, or when the text
-    boxes several *different* answers (``oxed{True} oxed{False}`` must not win by covering both)."""
+    r"""``(content, reason)`` of the final ``\boxed{}`` answer; ``None`` when there is none, or when the text
+    boxes several *different* answers (``\boxed{True} \boxed{False}`` must not win by covering both)."""
     last = last_boxed(text)
     if last is None:
         return None, "no \\boxed{} answer"
