@@ -19,6 +19,15 @@ COMMAND_MODULES = (
 )
 
 
+def setup_logging(verbose: bool = False) -> None:
+    """The console log format of every veritas entry point (``veritas``, the train/tools scripts)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from veritas_rl import __version__
 
@@ -38,11 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except ValueError as err:  # configuration errors: one clear line, not a traceback

@@ -136,15 +136,8 @@ VR_ARGS=(
   "trainer.total_epochs=$SFT_TOTAL_EPOCHS"
   "trainer.save_freq=$SFT_SAVE_FREQ"
   "trainer.test_freq=$SFT_TEST_FREQ"
-  "trainer.logger=$VR_LOGGER_LIST"
-  "trainer.project_name=$WANDB_PROJECT"
-  "trainer.experiment_name=$RUN_NAME"
-  "trainer.default_local_dir=$RUN_DIR"
-  "trainer.resume_mode=$RESUME_MODE"
-  "trainer.n_gpus_per_node=$GPU_COUNT"
-  "trainer.nnodes=$NNODES"
-  "hydra.run.dir=$HYDRA_DIR"
 )
+vr_trainer_overrides
 if [[ $SFT_LORA_TARGET_MODULES == all-linear ]]; then
   VR_ARGS+=(model.target_modules=all-linear)
 else

@@ -47,11 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    from veritas_rl.cli import setup_logging
+
+    setup_logging(args.verbose)
     from veritas_rl.merge import MergeError, VerificationError, merge_adapter
 
     try:

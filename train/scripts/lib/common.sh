@@ -12,6 +12,7 @@
 #   vr_gpu_count                                                CUDA_VISIBLE_DEVICES, nvidia-smi, else 2
 #   vr_declare_common_vars, vr_setup_common                     PYTHON, VERL_PATH, model, GPUs, run dir, W&B
 #   vr_declare_rl_vars, vr_rl_overrides ENV                     the shared main_ppo overrides (VR_ARGS)
+#   vr_trainer_overrides                                        trainer/run-dir overrides of every verl entry
 #   vr_launch ENTRY CMD... -- OVERRIDES...                      print; DRY_RUN=1 validate; else validate + exec
 # Bash >= 4.4 (associative arrays, empty arrays under set -u).
 
@@ -364,6 +365,21 @@ vr_declare_rl_vars() {
   vr_var RAY_ADDRESS "" "an existing Ray cluster (multi-node), e.g. 10.0.0.1:6379; empty = start a local one"
 }
 
+# vr_trainer_overrides: the trainer/run-dir overrides every verl entry (main_ppo, sft_trainer) shares,
+# appended to VR_ARGS (after vr_setup_common: run name and dir, Hydra dir, resume mode, loggers, GPUs).
+vr_trainer_overrides() {
+  VR_ARGS+=(
+    "trainer.logger=$VR_LOGGER_LIST"
+    "trainer.project_name=$WANDB_PROJECT"
+    "trainer.experiment_name=$RUN_NAME"
+    "trainer.default_local_dir=$RUN_DIR"
+    "trainer.resume_mode=$RESUME_MODE"
+    "trainer.n_gpus_per_node=$GPU_COUNT"
+    "trainer.nnodes=$NNODES"
+    "hydra.run.dir=$HYDRA_DIR"
+  )
+}
+
 # vr_rl_overrides ENV: validate the RL settings and fill VR_ARGS with the shared main_ppo overrides.
 vr_rl_overrides() {
   local env=$1 name
@@ -464,19 +480,12 @@ vr_rl_overrides() {
     [[ -z $LORA_ADAPTER_PATH ]] || vr_die "LORA_ADAPTER_PATH is set but ENABLE_LORA=0: set ENABLE_LORA=1 to train the adapter"
     VR_ARGS+=("$model.lora_rank=0")
   fi
+  vr_trainer_overrides
   VR_ARGS+=(
-    "trainer.logger=$VR_LOGGER_LIST"
-    "trainer.project_name=$WANDB_PROJECT"
-    "trainer.experiment_name=$RUN_NAME"
-    "trainer.default_local_dir=$RUN_DIR"
-    "trainer.resume_mode=$RESUME_MODE"
-    "trainer.n_gpus_per_node=$GPU_COUNT"
-    "trainer.nnodes=$NNODES"
     "trainer.total_epochs=$TOTAL_EPOCHS"
     "trainer.save_freq=$SAVE_FREQ"
     "trainer.test_freq=$TEST_FREQ"
     "trainer.val_before_train=$(vr_py_bool "$VAL_BEFORE_TRAIN")"
-    "hydra.run.dir=$HYDRA_DIR"
   )
   [[ -z $RESUME_FROM ]] || VR_ARGS+=("trainer.resume_from_path=$RESUME_FROM")
   [[ -z $TOTAL_TRAINING_STEPS ]] || VR_ARGS+=("trainer.total_training_steps=$TOTAL_TRAINING_STEPS")
