@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             "ENV_FILE": str(Path(tmp) / "absent.env"),
             "SFT_TRAIN_FILES": str(sft_file),
             "SFT_VAL_FILES": "none",
+            "SFT_TRAIN_BATCH_SIZE": "4",  # 4 rows: one batch (the launcher refuses zero steps per epoch)
         }
         rows = []
         jobs = [(name, mode) for name in launchers for mode in modes]

@@ -497,7 +497,9 @@ def test_defaults_compose_and_validate(run, script, sft_files):
 def test_dry_run_validates_with_verl(run, script, sft_files):
     """DRY_RUN=1 end to end: the launcher calls the validator, which prints the composed config."""
     if script == SFT:
-        proc = run(script, env={"SFT_TRAIN_FILES": f"{sft_files[0]},{sft_files[1]}"}, dry="1")
+        # 4 train rows, 2 val rows: a batch of 2 gives each of the 2 ranks whole batches (sft_steps' check)
+        proc = run(script, env={"SFT_TRAIN_FILES": f"{sft_files[0]},{sft_files[1]}", "SFT_VAL_FILES": str(sft_files[1]),
+                                "SFT_TRAIN_BATCH_SIZE": "2"}, dry="1")
     else:
         proc = run(script, "+data.custom_cls.config.adapter_config.num_tasks_per_case=200", env={"GAME_TYPES": "hex,chess"},
                    dry="1")

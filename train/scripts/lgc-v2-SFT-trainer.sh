@@ -31,7 +31,7 @@ vr_var SFT_TOTAL_EPOCHS 10 "epochs (trainer.total_epochs)"
 vr_var SFT_LR 2e-6 "learning rate (optim.lr)"
 vr_var SFT_SAVE_DIR "$TRAIN_DIR/artifacts/checkpoints" "checkpoint root; the run dir is <root>/<project>/<run>" "train/artifacts/checkpoints"
 vr_var SFT_SAVE_FREQ 50 "checkpoint every N steps (-1 = only at the end)"
-vr_var SFT_TEST_FREQ 50 "validate every N steps (-1 = never)"
+vr_var SFT_TEST_FREQ 50 "validate every N steps (-1 = never; -1 when there are no validation files)"
 vr_var SFT_MAX_CKPT_TO_KEEP "" "keep the last N checkpoints; empty = all"
 vr_var SFT_LORA_RANK 0 "LoRA rank; 0 = full fine-tuning"
 vr_var SFT_LORA_ALPHA 32 "LoRA alpha"
@@ -76,34 +76,54 @@ fi
 if [[ -z $SFT_VAL_FILES && -f $parquet_dir/lgc-v2_sft_val.parquet ]]; then SFT_VAL_FILES="$parquet_dir/lgc-v2_sft_val.parquet"; fi
 [[ $SFT_VAL_FILES == none ]] && SFT_VAL_FILES=""
 
-# sft_files NAME: the comma-separated files of variable NAME, as absolute paths with a messages column.
-sft_files() {
-  local name=$1 raw file files=() out
+# sft_sources NAME: the comma-separated files of variable NAME as absolute paths, one per line.
+sft_sources() {
+  local name=$1 raw file files=()
   IFS=, read -r -a raw <<<"${!1}"
   for file in "${raw[@]}"; do
     file=${file//[[:space:]]/}
     [[ -n $file ]] && files+=("$(vr_abspath "$file")")
   done
   ((${#files[@]} > 0)) || vr_die "$name is empty"
-  if [[ $skip_check == 1 ]]; then printf '%s\n' "${files[@]}"; return; fi
-  local mode=()
-  [[ $DRY_RUN == 0 ]] || mode=(--check)
-  out=$("$PYTHON" -m veritas_rl.launch.sft_data "${mode[@]}" --out-dir "$RUN_DIR/data" \
-    --prompt-key "$SFT_PROMPT_KEY" --response-key "$SFT_RESPONSE_KEY" --messages-key "$SFT_MESSAGES_KEY" \
-    "${files[@]}") || vr_die "$name: the SFT data is not usable (reason above)"
+  printf '%s\n' "${files[@]}"
+}
+
+# sft_data NAME [--check] FILE...: the files (of variable NAME) to train on, one per FILE, in order: FILE itself when
+# it has the messages column, else its copy with one in $RUN_DIR/data (written unless --check).
+sft_data() {
+  local name=$1 out
+  shift
+  out=$("$PYTHON" -m veritas_rl.launch.sft_data --out-dir "$RUN_DIR/data" --prompt-key "$SFT_PROMPT_KEY" \
+    --response-key "$SFT_RESPONSE_KEY" --messages-key "$SFT_MESSAGES_KEY" "$@") ||
+    vr_die "$name: the SFT data is not usable (reason above)"
   printf '%s\n' "$out"
 }
-train_out=$(sft_files SFT_TRAIN_FILES)
-mapfile -t train_files <<<"$train_out"
+
+# sft_list NAME SOURCES FILES: fill the arrays named SOURCES (the files of variable NAME) and FILES (what verl gets:
+# the converted copies' paths, written after the checks below), and record in row_sources where FILES' rows are.
+row_sources=()
+sft_list() {
+  local name=$1 out i
+  local -n source_list=$2 file_list=$3
+  out=$(sft_sources "$name") || exit 1
+  mapfile -t source_list <<<"$out"
+  if [[ $skip_check == 1 ]]; then file_list=("${source_list[@]}"); return; fi
+  out=$(sft_data "$name" --check "${source_list[@]}") || exit 1
+  mapfile -t file_list <<<"$out"
+  for i in "${!file_list[@]}"; do row_sources+=(--source "${file_list[i]}" "${source_list[i]}"); done
+}
+train_sources=() train_files=() val_sources=() val_files=()
+sft_list SFT_TRAIN_FILES train_sources train_files
 # shellcheck disable=SC2034  # read by name in vr_hydra_list
 SFT_TRAIN_LIST=$(IFS=,; echo "${train_files[*]}")
 val_arg=data.val_files=null
+test_freq=-1  # verl 0.9.1 iterates the missing val loader at each test step: no val files, no test steps
 if [[ -n $SFT_VAL_FILES ]]; then
-  val_out=$(sft_files SFT_VAL_FILES)
-  mapfile -t val_files <<<"$val_out"
+  sft_list SFT_VAL_FILES val_sources val_files
   # shellcheck disable=SC2034  # read by name in vr_hydra_list
   SFT_VAL_LIST=$(IFS=,; echo "${val_files[*]}")
   val_arg="data.val_files=$(vr_hydra_list SFT_VAL_LIST)"
+  test_freq=$SFT_TEST_FREQ
 fi
 
 # --- command ----------------------------------------------------------------------------------
@@ -135,7 +155,7 @@ VR_ARGS=(
   optim.weight_decay=0.05
   "trainer.total_epochs=$SFT_TOTAL_EPOCHS"
   "trainer.save_freq=$SFT_SAVE_FREQ"
-  "trainer.test_freq=$SFT_TEST_FREQ"
+  "trainer.test_freq=$test_freq"
 )
 vr_trainer_overrides
 if [[ $SFT_LORA_TARGET_MODULES == all-linear ]]; then
@@ -146,4 +166,17 @@ fi
 [[ -z $ATTN_IMPLEMENTATION ]] || VR_ARGS+=("+model.override_config.attn_implementation=$ATTN_IMPLEMENTATION")
 [[ -z $RESUME_FROM ]] || VR_ARGS+=("trainer.resume_from_path=$RESUME_FROM")
 [[ -z $SFT_MAX_CKPT_TO_KEEP ]] || VR_ARGS+=("trainer.max_ckpt_to_keep=$SFT_MAX_CKPT_TO_KEEP")
+
+# --- batches and steps: verl's dataloaders drop incomplete batches, also in validation --------
+# Fewer val rows than a batch logs val/loss NaN; total_training_steps beyond epochs x steps per epoch ends the
+# run without its final checkpoint. Checked in every mode but DRY_RUN=print, with the user's overrides.
+if [[ $DRY_RUN != print && $skip_check == 0 ]]; then
+  "$PYTHON" -m veritas_rl.launch.sft_steps --world-size "$((GPU_COUNT * NNODES))" "${row_sources[@]}" \
+    -- "${VR_ARGS[@]}" "${VR_OVERRIDES[@]}" ||
+    vr_die "the SFT data does not fit the batch size or the steps (reason above)"
+fi
+if [[ $DRY_RUN == 0 ]]; then  # now write the messages copies (a dry run only names them)
+  sft_data SFT_TRAIN_FILES "${train_sources[@]}" >/dev/null
+  ((${#val_sources[@]} == 0)) || sft_data SFT_VAL_FILES "${val_sources[@]}" >/dev/null
+fi
 vr_launch sft "${cmd[@]}" -- "${VR_ARGS[@]}" "${VR_OVERRIDES[@]}"
