@@ -52,8 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="learning-out", help="where the table, JSON and plots go")
     p.add_argument("--runs-dir", default=None, help="run directories (default: <out>/runs; checkpoints are large)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrainSettings field for every case, VALUE as JSON or a plain string (repeatable), "
+                        "e.g. --set precision=fp32 --set max_new_tokens=128")
     p.add_argument("--smoke", action="store_true", help="tiny CPU settings (LoRA r=4, 8 new tokens): plumbing only")
     return p
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``["lr=2e-5", "precision=fp32"]`` -> ``{"lr": 2e-05, "precision": "fp32"}`` (JSON where it parses)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def row_markdown(r: dict) -> str:
@@ -75,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs_dir = Path(args.runs_dir) if args.runs_dir else out / "runs"
+    sets = parse_sets(args.set)
     rows = []
     for name in names:
         env, env_config, overrides = CASES[name]
@@ -84,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             "num_generations": args.num_generations, "batch_size": args.prompts_per_step * args.num_generations,
             "output_dir": str(runs_dir), "run_name": f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
             "save_steps": 10_000, "save_total_limit": 1, "save_final_model": False, "zero_reward_patience": 0,
-            "eval_batch_size": 64, **overrides,
+            "eval_batch_size": 64, **overrides, **sets,
         }
         if args.smoke:
             settings.update(lora_rank=4, max_new_tokens=8, batch_size=4, num_generations=2, eval_batch_size=8,

@@ -63,6 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Hydra override for the RL launchers (repeatable), e.g. actor_rollout_ref.rollout.enforce_eager=True")
     p.add_argument("--no-validate", action="store_true", help="VALIDATE=0: skip the launchers' schema check (~30 s each)")
     p.add_argument("--run-prefix", default="gpu", help="RUN_NAME prefix")
+    p.add_argument("--sft-steps", type=int, default=None, help="SFT steps (default: --steps)")
+    p.add_argument("--sft-lr", default="1e-5", help="SFT learning rate (default: 1e-5)")
+    p.add_argument("--grpo-model", choices=("base", "sft"), default="base",
+                   help="grpo part starts from the base model or from the model merged by the merge part (SFT -> GRPO)")
+    p.add_argument("--lgc-config", default="{}",
+                   help='lgc-v2 config for the grpo part as JSON, e.g. \'{"boolean_max_depth": 2}\' (adapter_config)')
+    p.add_argument("--grpo-max-response", type=int, default=96, help="MAX_RESPONSE_LENGTH of the grpo part")
+    p.add_argument("--lora-merge", action="store_true", help="LORA_MERGE=1 for the openspiel part")
+    p.add_argument("--diag-lora", action="store_true",
+                   help="log what crosses the LoRA weight sync (benchmarks/gpu_diag/sitecustomize.py; no behaviour change)")
+    p.add_argument("--trl-cases", default="lgc-v2-boolean,openspiel-legal", help="benchmarks/learning.py cases of the trl part")
+    p.add_argument("--trl-set", action="append", default=[], help="KEY=VALUE passed to learning.py --set (repeatable)")
     return p
 
 
@@ -208,6 +220,8 @@ def base_env(args, model_dir: Path) -> dict:
                RAY_DEDUP_LOGS="1")
     if args.no_validate:
         env["VALIDATE"] = "0"
+    if args.diag_lora:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "benchmarks" / "gpu_diag"), env.get("PYTHONPATH")]))
     return env
 
 
@@ -280,21 +294,34 @@ def main(argv: list[str] | None = None) -> int:
         logf = out / f"{part}.log"
         if part == "grpo":
             run_name = f"{args.run_prefix}-grpo-{stamp}"
-            env = rl_env(args, model_dir, RUN_NAME=run_name, LGC_TASK_TYPES="boolean_expressions", ACTOR_LR="2e-5",
-                         MAX_PROMPT_LENGTH=256, MAX_RESPONSE_LENGTH=96)
-            res = summarise_rl(run_logged(["bash", str(scripts / "lgc-v2-RL-GRPO-trainer.sh"), *args.override], env, logf,
-                                          args.timeout), responses)
-            res.update(checkpoint=latest_checkpoint(ckpt_rl / run_name), run_name=run_name,
-                       settings="lgc-v2 boolean_expressions, full FT, lr 2e-5, "
-                                f"{args.prompts}x{args.rollout_n}, <=96 new tokens")
+            start = model_dir
+            if args.grpo_model == "sft":
+                merged = (summary.get("merge") or {}).get("merged_dir")
+                if not merged or not (Path(merged) / "config.json").is_file():
+                    summary[part] = {"rc": "skipped", "reason": "--grpo-model sft needs the merge part's model"}
+                    save()
+                    continue
+                start = Path(merged)
+            lgc = json.loads(args.lgc_config)
+            lgc_overrides = [f"+data.custom_cls.config.adapter_config.{k}={json.dumps(v)}" for k, v in lgc.items()]
+            env = rl_env(args, start, RUN_NAME=run_name, LGC_TASK_TYPES="boolean_expressions", ACTOR_LR="2e-5",
+                         MAX_PROMPT_LENGTH=256, MAX_RESPONSE_LENGTH=args.grpo_max_response)
+            res = summarise_rl(run_logged(["bash", str(scripts / "lgc-v2-RL-GRPO-trainer.sh"), *lgc_overrides,
+                                           *args.override], env, logf, args.timeout), responses)
+            res.update(checkpoint=latest_checkpoint(ckpt_rl / run_name), run_name=run_name, model=str(start),
+                       settings=f"lgc-v2 boolean_expressions {lgc or ''}, full FT, lr 2e-5, from the "
+                                f"{'SFT-merged' if args.grpo_model == 'sft' else 'base'} model, "
+                                f"{args.prompts}x{args.rollout_n}, <={args.grpo_max_response} new tokens")
         elif part == "openspiel":
             run_name = f"{args.run_prefix}-openspiel-{stamp}"
             env = rl_env(args, model_dir, RUN_NAME=run_name, OPENSPIEL_REWARD_MODE="legal",
-                         GAME_TYPES="tic_tac_toe,connect_four", MAX_PROMPT_LENGTH=768, MAX_RESPONSE_LENGTH=64)
+                         GAME_TYPES="tic_tac_toe,connect_four", MAX_PROMPT_LENGTH=768, MAX_RESPONSE_LENGTH=64,
+                         LORA_MERGE=int(args.lora_merge))
             res = summarise_rl(run_logged(["bash", str(scripts / "openspiel-ppo-trainer.sh"), *args.override], env, logf,
                                           args.timeout), responses)
             res.update(checkpoint=latest_checkpoint(ckpt_rl / run_name), run_name=run_name,
                        settings="openspiel legal, tic_tac_toe+connect_four, LoRA r32 a32 lr 6e-5, "
+                                f"{'merged' if args.lora_merge else 'adapter'} weight sync, "
                                 f"{args.prompts}x{args.rollout_n}, <=64 new tokens")
         elif part == "merge-ppo":
             ckpt = (summary.get("openspiel") or {}).get("checkpoint") or latest_run_checkpoint(ckpt_rl, "openspiel")
@@ -317,12 +344,13 @@ def main(argv: list[str] | None = None) -> int:
             env = base_env(args, model_dir)
             env.update(RUN_NAME=run_name, SFT_PARQUET_DIR=str(data_dir), SFT_TOTAL_EPOCHS="1",
                        SFT_TRAIN_BATCH_SIZE="32", SFT_MICRO_BATCH_SIZE_PER_GPU="8", SFT_MAX_LENGTH="512",
-                       SFT_LR="1e-5", SFT_SAVE_FREQ="-1", SFT_TEST_FREQ="-1")
+                       SFT_LR=args.sft_lr, SFT_SAVE_FREQ="-1", SFT_TEST_FREQ="-1")
+            sft_steps = args.sft_steps or args.steps
             res = summarise_sft(run_logged(["bash", str(scripts / "lgc-v2-SFT-trainer.sh"),
-                                            f"trainer.total_training_steps={args.steps}"], env, logf, args.timeout))
+                                            f"trainer.total_training_steps={sft_steps}"], env, logf, args.timeout))
             res.update(generate_rc=gen["rc"], run_name=run_name,
                        checkpoint=latest_checkpoint(REPO / "train" / "artifacts" / "checkpoints" / "veritas-rl" / run_name),
-                       settings=f"lgc-v2 boolean_expressions SFT parquet ({args.sft_samples} tasks), full FT, lr 1e-5, "
+                       settings=f"lgc-v2 boolean_expressions SFT parquet ({args.sft_samples} tasks), full FT, lr {args.sft_lr}, "
                                 "batch 32, micro 8, max_length 512")
         elif part == "merge":
             ckpt = (summary.get("sft") or {}).get("checkpoint") or latest_run_checkpoint(
@@ -344,8 +372,9 @@ def main(argv: list[str] | None = None) -> int:
                     res["check"] = {"loads": False, "error": repr(exc)[:400]}
         elif part == "trl":
             trl_out = Path("/tmp/verl_gpu_trl")
+            sets = [item for kv in args.trl_set for item in ("--set", kv)]
             res = run_logged([sys.executable, str(REPO / "benchmarks" / "learning.py"), "--cases",
-                              "lgc-v2-boolean,openspiel-legal", "--steps", str(args.steps), "--eval-size", "64",
+                              args.trl_cases, *sets, "--steps", str(args.steps), "--eval-size", "64",
                               "--prompts-per-step", str(args.prompts), "--num-generations", str(args.rollout_n),
                               "--model", str(model_dir), "--out", str(trl_out)], base_env(args, model_dir), logf,
                              args.timeout)

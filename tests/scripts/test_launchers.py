@@ -241,6 +241,31 @@ def test_openspiel_full_finetuning_uses_the_full_ft_learning_rate(run):
     assert at(cfg, "actor_rollout_ref.actor.entropy_coeff") == pytest.approx(0.001)
 
 
+def test_lora_merge_reaches_the_model_config_and_needs_lora(run):
+    """LORA_MERGE=1 merges the adapter before each weight sync, so the rollout engine runs without LoRA."""
+    script = "openspiel-ppo-trainer.sh"
+    assert at(compose(script, run(script)), "actor_rollout_ref.model.lora")["merge"] is False
+    cfg = compose(script, run(script, env={"LORA_MERGE": "yes"}))
+    assert at(cfg, "actor_rollout_ref.model.lora")["merge"] is True
+    assert at(cfg, "actor_rollout_ref.model.lora_rank") == 32
+    proc = run(script, env={"LORA_MERGE": "1", "ENABLE_LORA": "0"}, check=False)
+    assert proc.returncode != 0 and "LORA_MERGE" in proc.stderr and "ENABLE_LORA=1" in proc.stderr
+
+
+def test_lora_runs_default_to_fsdp2_and_refuse_fsdp1_with_a_vllm_adapter_sync(run):
+    """verl 0.9.1's FSDP1 engine sent vLLM an empty adapter (StopIteration at the first weight sync, on an H100)."""
+    script = "openspiel-ppo-trainer.sh"
+    cfg = compose(script, run(script))
+    assert (at(cfg, "actor_rollout_ref.actor.strategy"), at(cfg, "actor_rollout_ref.ref.strategy")) == ("fsdp2", "fsdp2")
+    cfg = compose(script, run(script, env={"ENABLE_LORA": "0"}))
+    assert at(cfg, "actor_rollout_ref.actor.strategy") == "fsdp"  # full fine-tuning keeps verl's default
+    proc = run(script, env={"FSDP_STRATEGY": "fsdp"}, check=False)
+    assert proc.returncode != 0
+    assert "FSDP_STRATEGY=fsdp" in proc.stderr and "fsdp2" in proc.stderr and "LORA_MERGE=1" in proc.stderr
+    for env in ({"FSDP_STRATEGY": "fsdp", "LORA_MERGE": "1"}, {"FSDP_STRATEGY": "fsdp", "ROLLOUT_BACKEND": "sglang"}):
+        assert at(compose(script, run(script, env=env)), "actor_rollout_ref.actor.strategy") == "fsdp"
+
+
 def test_openspiel_lora_adapter_path(run, tmp_path):
     script = "openspiel-ppo-trainer.sh"
     adapter = tmp_path / "adapter"

@@ -248,7 +248,7 @@ vr_declare_common_vars() {
   vr_var TENSORBOARD_DIR "" "where the tensorboard logger writes" "train/artifacts/tensorboard/<project>/<run>"
   vr_var ATTN_IMPLEMENTATION "" "attention kernel: flash_attention_2, sdpa or eager (sdpa on GPUs without flash-attn); empty = verl's default (flash_attention_2)"
   vr_var USE_REMOVE_PADDING "" "verl's padding-free path (needs flash-attn): 1 or 0" "1, or 0 when ATTN_IMPLEMENTATION is sdpa/eager"
-  vr_var FSDP_STRATEGY fsdp "FSDP version: fsdp or fsdp2"
+  vr_var FSDP_STRATEGY "" "FSDP version: fsdp or fsdp2" "fsdp2 for RL with LoRA, else fsdp"
   vr_var DRY_RUN 0 "1 = print the command and validate it against verl's schema (no GPU); print = only print it"
   vr_var VALIDATE 1 "0 = skip the schema validation before a real run"
 }
@@ -270,7 +270,7 @@ vr_setup_common() {
     case $ATTN_IMPLEMENTATION in sdpa | eager) USE_REMOVE_PADDING=0 ;; *) USE_REMOVE_PADDING=1 ;; esac
   fi
   vr_check_bool USE_REMOVE_PADDING
-  vr_check_choice FSDP_STRATEGY fsdp fsdp2
+  [[ -z $FSDP_STRATEGY ]] || vr_check_choice FSDP_STRATEGY fsdp fsdp2
   if [[ -n $WANDB_MODE ]]; then vr_check_choice WANDB_MODE online offline disabled
   elif [[ -n $WANDB_API_KEY ]]; then WANDB_MODE=online
   else WANDB_MODE=offline; fi
@@ -344,6 +344,7 @@ vr_declare_rl_vars() {
   vr_var LORA_ALPHA 32 "LoRA alpha"
   vr_var LORA_TARGET_MODULES all-linear "LoRA target modules: all-linear or a comma-separated list"
   vr_var LORA_EXCLUDE_MODULES lm_head,embed_tokens "modules LoRA leaves alone, comma-separated; \"\" = include all"
+  vr_var LORA_MERGE 0 "1 = merge the adapter into the base weights at each rollout weight sync (model.lora.merge): the rollout engine serves plain weights and runs no LoRA"
   vr_var LORA_ADAPTER_PATH "" "resume from a LoRA adapter dir (adapter_model.safetensors + adapter_config.json)"
   vr_var LORA_LR 6e-5 "actor learning rate with LoRA"
   vr_var FULL_FT_LR 1e-6 "actor learning rate for full fine-tuning"
@@ -394,7 +395,7 @@ vr_rl_overrides() {
   [[ -z $DATASET_TRAIN_SIZE ]] || vr_check_int DATASET_TRAIN_SIZE 1
   [[ -z $DATASET_VAL_SIZE ]] || vr_check_int DATASET_VAL_SIZE 1
   [[ -z $DATASET_SEED ]] || vr_check_int DATASET_SEED
-  for name in ENABLE_LORA USE_SHM LAYERED_SUMMON USE_KL_LOSS VAL_BEFORE_TRAIN PARAM_OFFLOAD OPTIMIZER_OFFLOAD; do
+  for name in ENABLE_LORA LORA_MERGE USE_SHM LAYERED_SUMMON USE_KL_LOSS VAL_BEFORE_TRAIN PARAM_OFFLOAD OPTIMIZER_OFFLOAD; do
     vr_check_bool "$name"
   done
   for name in LORA_LR FULL_FT_LR KL_LOSS_COEF ENTROPY_COEFF GPU_MEMORY_UTILIZATION; do
@@ -403,6 +404,14 @@ vr_rl_overrides() {
   vr_check_choice ROLLOUT_BACKEND vllm sglang
   if [[ -z $ACTOR_LR ]]; then
     if [[ $ENABLE_LORA == 1 ]]; then ACTOR_LR=$LORA_LR; else ACTOR_LR=$FULL_FT_LR; fi
+  fi
+  # LoRA sends vLLM only the adapter at each weight sync. With FSDP1 (strategy fsdp) verl 0.9.1's engine
+  # collected no LoRA tensor, and vLLM 0.24 failed with StopIteration in _create_merged_loras_inplace
+  # (seen on an H100); with fsdp2 the 420 adapter tensors of SmolLM2 arrived and training ran.
+  if [[ -z $FSDP_STRATEGY ]]; then
+    if [[ $ENABLE_LORA == 1 ]]; then FSDP_STRATEGY=fsdp2; else FSDP_STRATEGY=fsdp; fi
+  elif [[ $FSDP_STRATEGY == fsdp && $ENABLE_LORA == 1 && $LORA_MERGE == 0 && $ROLLOUT_BACKEND == vllm ]]; then
+    vr_die "FSDP_STRATEGY=fsdp with ENABLE_LORA=1 and a vllm rollout: verl 0.9.1's FSDP1 engine sends vLLM an empty adapter at the first weight sync (StopIteration in vLLM's _create_merged_loras_inplace, minutes into the run); use FSDP_STRATEGY=fsdp2 (or leave it empty), or LORA_MERGE=1"
   fi
   vr_check_number ACTOR_LR
 
@@ -455,6 +464,7 @@ vr_rl_overrides() {
       "$model.lora_rank=$LORA_RANK"
       "$model.lora_alpha=$LORA_ALPHA"
       "$rollout.load_format=safetensors"
+      "$model.lora.merge=$(vr_py_bool "$LORA_MERGE")"
     )
     if [[ $LORA_TARGET_MODULES == all-linear ]]; then
       VR_ARGS+=("$model.target_modules=all-linear")
@@ -478,6 +488,7 @@ vr_rl_overrides() {
     fi
   else
     [[ -z $LORA_ADAPTER_PATH ]] || vr_die "LORA_ADAPTER_PATH is set but ENABLE_LORA=0: set ENABLE_LORA=1 to train the adapter"
+    [[ $LORA_MERGE == 0 ]] || vr_die "LORA_MERGE=$LORA_MERGE is set but ENABLE_LORA=0: there is no adapter to merge; set ENABLE_LORA=1"
     VR_ARGS+=("$model.lora_rank=0")
   fi
   vr_trainer_overrides
