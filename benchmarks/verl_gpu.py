@@ -19,10 +19,11 @@ On the lent GPU (verl 0.9.1 + vLLM staged into /root/site, see ../shared/gpu/REA
 Without flash-attn (that image) the runs use ATTN_IMPLEMENTATION=sdpa (--attn). trl must not be importable
 for the verl parts (verl 0.9.1 imports trl's value-head model when it is; trl 1.x has none): stage it apart and
 put it on PYTHONPATH only for --parts trl. What ran on 2026-11-22 (docs/benchmarks.md, verl-gpu):
-    python3 benchmarks/verl_gpu.py --out "$OUT" --parts openspiel,merge-ppo --steps 5 --timeout 380 \
-        --no-validate --override actor_rollout_ref.rollout.enforce_eager=True
-    python3 benchmarks/verl_gpu.py --out "$OUT" --parts grpo,sft,merge --steps 4 --timeout 430 \
-        --no-validate --override actor_rollout_ref.rollout.enforce_eager=True
+    python3 benchmarks/verl_gpu.py --out "$OUT" --parts sft,merge,grpo --steps 6 --sft-steps 39 --sft-samples 1400 \
+        --grpo-model sft --timeout 400 --no-validate --override actor_rollout_ref.rollout.enforce_eager=True
+    FSDP_STRATEGY=fsdp2 python3 benchmarks/verl_gpu.py --out "$OUT" --parts openspiel,merge-ppo --steps 4 --timeout 400 \
+        --no-validate --diag-lora --override actor_rollout_ref.rollout.enforce_eager=True
+(fsdp2 is now the launchers' default for LoRA runs.)
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attn", default="sdpa", help="ATTN_IMPLEMENTATION for the launchers ('' = verl's default)")
     p.add_argument("--prompts", type=int, default=8, help="prompts per RL step (TRAIN_BATCH_SIZE; default: 8, as learning.py)")
     p.add_argument("--rollout-n", type=int, default=8, help="completions per prompt (ROLLOUT_N; default: 8)")
-    p.add_argument("--sft-samples", type=int, default=300, help="lgc-v2 SFT tasks generated (train + val)")
+    p.add_argument("--sft-samples", type=int, default=1400,
+                   help="lgc-v2 SFT tasks generated (train + val; 1400 = 1260 + 140 rows, 39 steps of 32 per epoch)")
     p.add_argument("--timeout", type=int, default=420, help="seconds one launcher may run before it is stopped")
     p.add_argument("--override", action="append", default=[],
                    help="Hydra override for the RL launchers (repeatable), e.g. actor_rollout_ref.rollout.enforce_eager=True")
