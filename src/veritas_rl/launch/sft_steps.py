@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from veritas_rl.launch.validate import split_overrides
+
 log = logging.getLogger(__name__)
 
 
@@ -254,11 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in argv:  # everything after `--` is a Hydra override, even if it looks like an option
-        cut = argv.index("--")
-        argv, extra = argv[:cut], argv[cut + 1 :]
+    argv, extra = split_overrides(argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[sft_steps] %(message)s", stream=sys.stderr)
     try:

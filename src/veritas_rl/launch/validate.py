@@ -363,12 +363,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def split_overrides(argv: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """``(options, overrides)``: everything after ``--`` is a Hydra override, even if it looks like an option."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in argv:  # everything after `--` is a Hydra override, even if it looks like an option
-        cut = argv.index("--")
-        argv, extra = argv[:cut], argv[cut + 1 :]
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv, extra = split_overrides(argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[validate] %(message)s", stream=sys.stderr)
     overrides = [*args.overrides, *extra]
