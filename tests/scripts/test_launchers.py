@@ -396,6 +396,8 @@ def test_sft_multi_node_torchrun(run, sft_files):
         ("swe-synth-ppo-trainer.sh", {"SWE_TASK_ID_RANGE": "9:3"}, ["SWE_TASK_ID_RANGE=9:3", "START:END"]),
         ("swe-synth-ppo-trainer.sh", {"SWE_TASK_IDS": "1,x"}, ["SWE_TASK_IDS", "x"]),
         (SFT, {"SFT_MAX_LENGTH": "long"}, ["SFT_MAX_LENGTH=long"]),
+        (SFT, {"SFT_SAVE_FREQ": "0"}, ["SFT_SAVE_FREQ=0", "-1"]),
+        (SFT, {"SFT_TEST_FREQ": "0"}, ["SFT_TEST_FREQ=0", "-1"]),
         (SFT, {"VERL_PATH": "/nonexistent/verl"}, ["VERL_PATH=/nonexistent/verl", "verl/__init__.py"]),
         (SFT, {"MODEL_PATH": "/nonexistent/model"}, ["MODEL_PATH=/nonexistent/model"]),
     ],

@@ -49,6 +49,9 @@ vr_check_int SFT_LORA_ALPHA 1
 vr_check_int MASTER_PORT 1
 vr_check_int SFT_SAVE_FREQ -1
 vr_check_int SFT_TEST_FREQ -1
+for name in SFT_SAVE_FREQ SFT_TEST_FREQ; do  # verl's SFT trainer computes global_step % N
+  [[ ${!name} != 0 ]] || vr_die "$name=0 is not valid: verl's SFT trainer divides the step by it (ZeroDivisionError at step 1); use N >= 1, or -1 (save: only at the end; test: never)"
+done
 [[ -z $SFT_MAX_CKPT_TO_KEEP ]] || vr_check_int SFT_MAX_CKPT_TO_KEEP 1
 vr_check_number SFT_LR
 vr_check_number SFT_VAL_RATIO
