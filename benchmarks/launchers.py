@@ -9,7 +9,7 @@ with the embedded SmolLM2-135M-Instruct as the model, the default variables, ``G
 absent ``.env``, and reports the median wall time:
 
 - ``print``: the bash part only (variables, checks, run names, the command);
-- ``1``: the same plus ``python -m veritas_rl.launch.validate``: Hydra composition of verl's config,
+- ``1``: the same plus ``python -m veritas_rl.backends.verl.validate``: Hydra composition of verl's config,
   verl's ``validate_config`` and dataclass conversions (this imports verl and torch: most of the time).
 
 The SFT launcher gets one small parquet file with a ``messages`` column.

@@ -1,6 +1,6 @@
 """Learning benchmark: GRPO with the TRL backend on a few envs, greedy accuracy before -> after.
 
-For each case it runs ``veritas_rl.train.runner.run`` (the code behind ``veritas train grpo``) and
+For each case it runs ``veritas_rl.backends.trl.runner.run`` (the code behind ``veritas train grpo``) and
 writes one table row: model, env + config, steps, wall-clock, device, baseline -> trained greedy
 accuracy on the held-out tasks (dense indices [0, eval_size), disjoint from training).
 
@@ -82,8 +82,8 @@ def row_markdown(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    from veritas_rl.train.runner import run
-    from veritas_rl.train.settings import build_settings
+    from veritas_rl.backends.trl.runner import run
+    from veritas_rl.backends.trl.settings import build_settings
 
     names = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in names if c not in CASES]

@@ -39,7 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASET_MANAGER = str(REPO_ROOT / "train" / "tools" / "dataset-manager.py")
 REWARD_MANAGER = str(REPO_ROOT / "train" / "tools" / "reward-manager.py")
 #: the same objects loaded as an installed package (verl's ``load_module`` understands ``pkg://``)
-PKG_PATH = "pkg://veritas_rl.integrations.verl"
+PKG_PATH = "pkg://veritas_rl.backends.verl"
 
 DATASET_CLASS = "DynamicEnvDataset"
 REWARD_FUNCTION = "compute_score"
@@ -65,7 +65,7 @@ def plugin_overrides(
 ) -> list[str]:
     """The standard Hydra overrides that plug our dataset and reward into ``main_ppo``.
 
-    ``env`` adds ``+data.custom_cls.config.env=<env>``; ``pkg=True`` uses ``pkg://veritas_rl.integrations.verl``
+    ``env`` adds ``+data.custom_cls.config.env=<env>``; ``pkg=True`` uses ``pkg://veritas_rl.backends.verl``
     instead of the ``train/tools/*.py`` entry files; ``extra`` is appended last (so it wins).
     """
     dataset_path = PKG_PATH if pkg else DATASET_MANAGER

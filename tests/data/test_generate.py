@@ -98,7 +98,7 @@ def test_rl_parquet_through_verl_rlhf_dataset_and_compute_score(lgc_rl, smollm2_
 
 @pytest.mark.parametrize("env_name", RL_ENVS)
 def test_oracle_scores_one_through_compute_score(env_name, tmp_path, tmp_path_factory):
-    from veritas_rl.integrations.verl import compute_score
+    from veritas_rl.backends.verl.plugins import compute_score
 
     config = env_configs.config_for(env_name, tmp_path_factory)
     _gen(["--env", env_name, "--config", json.dumps(config), "--num-samples", 6, "--val-ratio", 0,
@@ -115,7 +115,7 @@ def test_oracle_scores_one_through_compute_score(env_name, tmp_path, tmp_path_fa
 
 
 def test_task_types_and_env_config_reach_the_scorer(tmp_path):
-    from veritas_rl.integrations.verl import compute_score
+    from veritas_rl.backends.verl.plugins import compute_score
 
     _gen(["--env", "lgc_v2", "--task-types", "sudoku", "--config", '{"sudoku_min_empty": 40, "sudoku_max_empty": 40}',
           "--num-samples", 5, "--val-ratio", 0, "--output-dir", tmp_path, "--name", "sudoku"])

@@ -1,7 +1,7 @@
 """The verl launchers in train/scripts/, against the real verl 0.9.1 config schema (CPU, no GPU).
 
 Most cases run a launcher with ``DRY_RUN=print`` (pure bash: the final command, instantly), then
-compose and validate that exact command in this process with ``veritas_rl.launch.validate`` — the
+compose and validate that exact command in this process with ``veritas_rl.backends.verl.validate`` — the
 code ``DRY_RUN=1`` runs — so verl is imported once. One ``DRY_RUN=1`` subprocess per launcher proves
 the shell → validator wiring end to end, and one ``--cfg job`` run of verl's own ``main_ppo`` proves
 the composition is verl's.
@@ -98,7 +98,7 @@ def overrides_of(argv: list[str]) -> list[str]:
 def compose(script, proc):
     from omegaconf import OmegaConf
 
-    from veritas_rl.launch.validate import validate
+    from veritas_rl.backends.verl.validate import validate
 
     cfg = validate(ENTRY[script], overrides_of(command_of(proc)))
     return OmegaConf.to_container(cfg, resolve=False)
@@ -322,8 +322,8 @@ def test_sft_messages_conversion_trains_on_the_response_with_verl_dataset(sft_fi
     """The converted file loads in verl 0.9.1's MultiTurnSFTDataset; the loss mask covers the response only."""
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
-    from veritas_rl.launch.sft_data import prepare
-    from veritas_rl.launch.validate import compose as compose_cfg
+    from veritas_rl.backends.verl.sft_data import prepare
+    from veritas_rl.backends.verl.validate import compose as compose_cfg
 
     pr, _ = sft_files
     [converted] = prepare([pr], tmp_path / "out")
@@ -411,7 +411,7 @@ def test_bad_variable_fails_naming_it(run, script, env, names):
 
 
 def test_bad_hydra_overrides_fail_naming_the_key(run):
-    from veritas_rl.launch.validate import validate
+    from veritas_rl.backends.verl.validate import validate
 
     script = "lgc-v2-RL-GRPO-trainer.sh"
     overrides = overrides_of(command_of(run(script)))
@@ -567,7 +567,7 @@ def test_validator_composition_is_verls_own_cfg_job(run):
     """`python -m verl.trainer.main_ppo OVERRIDES --cfg job` prints the same config as our composition."""
     from omegaconf import OmegaConf
 
-    from veritas_rl.launch.validate import compose as compose_cfg
+    from veritas_rl.backends.verl.validate import compose as compose_cfg
 
     overrides = overrides_of(command_of(run("openspiel-ppo-trainer.sh", env={"GAME_TYPES": "hex"})))
     proc = subprocess.run([sys.executable, "-m", "verl.trainer.main_ppo", *overrides, "--cfg", "job"],
@@ -660,7 +660,7 @@ def test_sft_data_keeps_chat_prompts_and_rejects_bad_rows(tmp_path):
     """A prompt column of chat messages (verl's RL schema) is kept as the conversation's head."""
     import pandas as pd
 
-    from veritas_rl.launch.sft_data import prepare
+    from veritas_rl.backends.verl.sft_data import prepare
 
     system_user = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
     src = tmp_path / "rl_shaped.parquet"
@@ -687,7 +687,7 @@ def _fake_module(name: str, **attrs):
 
 def test_trl_without_a_value_head_model_is_reported(monkeypatch):
     """verl 0.9.1 + trl 1.16 in one environment: the actor died at model init on the H100 (2026-11-22)."""
-    from veritas_rl.launch import validate
+    from veritas_rl.backends.verl import validate
 
     monkeypatch.setitem(sys.modules, "trl", _fake_module("trl"))
     monkeypatch.setitem(sys.modules, "trl.experimental", None)  # import of trl.experimental.ppo raises ImportError

@@ -10,7 +10,7 @@ VR_USAGE="usage: $(basename "$0") [HYDRA_OVERRIDE ...]
 
 SFT with verl 0.9.1's engine-based trainer (torchrun -m verl.trainer.sft_trainer). verl 0.9.1 trains on a
 chat 'messages' column: files that have SFT_PROMPT_KEY/SFT_RESPONSE_KEY columns instead are converted into
-the run directory first (python -m veritas_rl.launch.sft_data). SFT_HF_DATASET converts a Hugging Face
+the run directory first (python -m veritas_rl.backends.verl.sft_data). SFT_HF_DATASET converts a Hugging Face
 SWE-synth trajectory dataset with data_processing/convert_swe_synth_sft.py first.
 Recipe: bf16, AdamW betas [0.9, 0.98], weight decay 0.05.
 DRY_RUN=1 prints the command and validates it against verl's sft_trainer_engine config without a GPU."
@@ -96,7 +96,7 @@ sft_sources() {
 sft_data() {
   local name=$1 out
   shift
-  out=$("$PYTHON" -m veritas_rl.launch.sft_data --out-dir "$RUN_DIR/data" --prompt-key "$SFT_PROMPT_KEY" \
+  out=$("$PYTHON" -m veritas_rl.backends.verl.sft_data --out-dir "$RUN_DIR/data" --prompt-key "$SFT_PROMPT_KEY" \
     --response-key "$SFT_RESPONSE_KEY" --messages-key "$SFT_MESSAGES_KEY" "$@") ||
     vr_die "$name: the SFT data is not usable (reason above)"
   printf '%s\n' "$out"
@@ -174,7 +174,7 @@ fi
 # Fewer val rows than a batch logs val/loss NaN; total_training_steps beyond epochs x steps per epoch ends the
 # run without its final checkpoint. Checked in every mode but DRY_RUN=print, with the user's overrides.
 if [[ $DRY_RUN != print && $skip_check == 0 ]]; then
-  "$PYTHON" -m veritas_rl.launch.sft_steps --world-size "$((GPU_COUNT * NNODES))" "${row_sources[@]}" \
+  "$PYTHON" -m veritas_rl.backends.verl.sft_steps --world-size "$((GPU_COUNT * NNODES))" "${row_sources[@]}" \
     -- "${VR_ARGS[@]}" "${VR_OVERRIDES[@]}" ||
     vr_die "the SFT data does not fit the batch size or the steps (reason above)"
 fi

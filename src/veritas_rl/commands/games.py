@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from veritas_rl.games.evaluate import DEFAULT_EVAL_CASES
+    from veritas_rl.eval.games import DEFAULT_EVAL_CASES
 
     p.add_argument("--policy", default="mcts", help="random | mcts | hf:PATH (a Hugging Face model dir) (default: mcts)")
     p.add_argument("--opponent", default="random", choices=("random", "mcts"), help="opponent (default: random)")
@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval_games(args: argparse.Namespace) -> int:
-    from veritas_rl.games.evaluate import evaluate, markdown_table, write_report
+    from veritas_rl.eval.games import evaluate, markdown_table, write_report
 
     report = evaluate(
         args.policy,

@@ -1,6 +1,6 @@
 """``veritas train grpo`` and ``veritas train sft``: the single-machine TRL backend.
 
-Every flag maps to a field of :class:`veritas_rl.train.settings.TrainSettings` (``--lora-rank`` ->
+Every flag maps to a field of :class:`veritas_rl.backends.trl.settings.TrainSettings` (``--lora-rank`` ->
 ``lora_rank``); defaults come from that dataclass, then ``--preset``, then the flags given.
 """
 
@@ -33,7 +33,7 @@ def _flag(name: str) -> str:
 
 
 def _add_settings_flags(p: argparse.ArgumentParser, mode: str) -> None:
-    from veritas_rl.train import settings as st
+    from veritas_rl.backends.trl import settings as st
 
     p.add_argument("--env", required=True, help="env name or alias (see `veritas envs`)")
     p.add_argument("--env-config", default=None, help="env config as a JSON object (default: {})")
@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def settings_from_args(args: argparse.Namespace):
     from veritas_rl.jsonio import parse_json_object
-    from veritas_rl.train.settings import build_settings, field_names
+    from veritas_rl.backends.trl.settings import build_settings, field_names
 
     overrides = {k: getattr(args, k) for k in field_names() if k not in _SPECIAL and hasattr(args, k)}
     overrides["mode"] = args.mode
@@ -88,7 +88,7 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from veritas_rl.train.runner import run
+    from veritas_rl.backends.trl.runner import run
 
     settings = settings_from_args(args)
     result = run(settings)

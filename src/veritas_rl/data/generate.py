@@ -1,7 +1,7 @@
 """Tasks of any registered env → RL or SFT parquet for verl (static datasets).
 
-**RL** rows follow verl's schema and hold exactly what :func:`veritas_rl.integrations.verl.compute_score`
-routes and scores by, the same ``extra_info`` that :class:`~veritas_rl.integrations.verl.DynamicEnvDataset`
+**RL** rows follow verl's schema and hold exactly what :func:`veritas_rl.backends.verl.plugins.compute_score`
+routes and scores by, the same ``extra_info`` that :class:`~veritas_rl.backends.verl.plugins.DynamicEnvDataset`
 serves, so a static file can replace the dynamic class (``data.train_files=<parquet>`` with verl's own
 ``RLHFDataset``) while keeping the reward::
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from veritas_rl.integrations.verl import verl_extra_info
+from veritas_rl.backends.verl.plugins import verl_extra_info
 
 log = logging.getLogger(__name__)
 

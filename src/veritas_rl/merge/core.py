@@ -21,12 +21,12 @@ from pathlib import Path
 
 from veritas_rl.merge.adapter import Adapter, MergeError, load_adapter
 from veritas_rl.merge.safetensors_stream import SafetensorsReader, SafetensorsWriter, dtype_code
+from veritas_rl.merge.shards import WEIGHTS_INDEX, base_shards
+from veritas_rl.merge.verify import verify_merge
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "base": None}
-WEIGHTS_NAME = "model.safetensors"
-WEIGHTS_INDEX = "model.safetensors.index.json"
 MERGE_INFO = "merge_info.json"  # provenance of a merged model: adapter, alpha and its source, verification
 #: files of the base directory that are weights (rewritten) or belong to an adapter (not copied)
 _NOT_COPIED = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
@@ -61,21 +61,6 @@ def resolve_base(base_model: str, *, trust_remote_code: bool = False) -> Path:
         return Path(snapshot_download(base_model, allow_patterns=patterns))
     except Exception as err:  # offline, unknown repo, gated, bad id: one clear line instead of a hub traceback
         raise MergeError(f"{base_model!r} is neither a local directory nor a fetchable hub model ({err})") from err
-
-
-def base_shards(base_dir: Path) -> tuple[list[str], dict | None]:
-    """Shard file names of the base (in index order) and its index (``None`` for a single file)."""
-    index_path = base_dir / WEIGHTS_INDEX
-    if index_path.is_file():
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-        shards = list(dict.fromkeys(index["weight_map"].values()))
-        return shards, index
-    if (base_dir / WEIGHTS_NAME).is_file():
-        return [WEIGHTS_NAME], None
-    raise MergeError(
-        f"{base_dir} has neither {WEIGHTS_NAME} nor {WEIGHTS_INDEX}; the merge streams safetensors only "
-        "(re-save the base with save_pretrained(safe_serialization=True))"
-    )
 
 
 def _tied_embeddings(config: dict) -> bool:
@@ -222,8 +207,6 @@ def merge_adapter(
             "%d tensors replaced, dtype %s", tmp.name, output_dir, n_params, merged, replaced, dtype,
         )
         if verify:
-            from veritas_rl.merge.verify import verify_merge
-
             result.verification = verify_merge(
                 base_dir, adapter, tmp, prompts=prompts, trust_remote_code=trust_remote_code
             )

@@ -91,8 +91,8 @@ def check_weights(base_dir: Path, adapter: Adapter, merged_dir: Path) -> WeightC
     """Compare every written tensor with its expected value, streaming over the base and merged shards."""
     import torch
 
-    from veritas_rl.merge.core import base_shards
     from veritas_rl.merge.safetensors_stream import SafetensorsReader
+    from veritas_rl.merge.shards import base_shards
 
     shards, _ = base_shards(base_dir)
     out = WeightCheck()

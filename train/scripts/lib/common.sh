@@ -531,12 +531,12 @@ vr_launch() {
   vr_log "command:"
   vr_print_cmd "${cmd[@]}" "${overrides[@]}" >&2
   if [[ $DRY_RUN == 1 ]]; then
-    "$PYTHON" -m veritas_rl.launch.validate "$entry" -- "${overrides[@]}" ||
+    "$PYTHON" -m veritas_rl.backends.verl.validate "$entry" -- "${overrides[@]}" ||
       vr_die "the command above does not fit verl's config (reason above)"
     return 0
   fi
   if [[ $VALIDATE == 1 ]]; then
-    "$PYTHON" -m veritas_rl.launch.validate "$entry" --quiet -- "${overrides[@]}" ||
+    "$PYTHON" -m veritas_rl.backends.verl.validate "$entry" --quiet -- "${overrides[@]}" ||
       vr_die "the command above does not fit verl's config (reason above); VALIDATE=0 skips this check"
   fi
   mkdir -p "$RUN_DIR" "$HYDRA_DIR" "$WANDB_DIR"

@@ -17,7 +17,7 @@ validation files (verl iterates the missing validation loader at that step and f
 The launcher runs this with its own overrides followed by the user's, composed with verl's Hydra config,
 so the last override of a key wins as it does for verl::
 
-    python -m veritas_rl.launch.sft_steps --world-size 2 [--source FILE ORIGINAL ...] -- OVERRIDES...
+    python -m veritas_rl.backends.verl.sft_steps --world-size 2 [--source FILE ORIGINAL ...] -- OVERRIDES...
 
 ``--source FILE ORIGINAL``: count ``ORIGINAL``'s rows for ``FILE`` (a dry run names converted copies that
 are not written yet; the copy has the source's rows). Rows come from the parquet footers (no data read).
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from veritas_rl.launch.validate import split_overrides
+from veritas_rl.backends.verl.validate import split_overrides
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class _Unchecked(Exception):
 
 
 def _compose(overrides: Sequence[str]):
-    from veritas_rl.launch.validate import compose
+    from veritas_rl.backends.verl.validate import compose
 
     try:
         return compose("sft", overrides)
@@ -244,7 +244,7 @@ def check(overrides: Sequence[str], world_size: int, sources: Mapping[str, str] 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m veritas_rl.launch.sft_steps",
+        prog="python -m veritas_rl.backends.verl.sft_steps",
         description="Check that verl 0.9.1's SFT trainer gets whole train and validation batches and reaches "
         "trainer.total_training_steps with these Hydra overrides (put them after `--`).",
     )

@@ -8,8 +8,8 @@ import pytest
 
 from veritas_rl.cli import build_parser
 from veritas_rl.commands.train import settings_from_args
-from veritas_rl.train.runner import latest_checkpoint, resolve_run_dir
-from veritas_rl.train.settings import build_settings, load_preset, preset_names
+from veritas_rl.backends.trl.runner import latest_checkpoint, resolve_run_dir
+from veritas_rl.backends.trl.settings import build_settings, load_preset, preset_names
 
 
 def test_presets_exist_and_build():

@@ -26,7 +26,7 @@ def tasks_at(env: Env, indices: range) -> list[Task]:
 
 
 def grpo_rows(env: Env, tasks: list[Task]) -> list[dict[str, Any]]:
-    from veritas_rl.integrations.trl import task_row
+    from veritas_rl.backends.trl.reward import task_row
 
     return [task_row(env, t) for t in tasks]
 

@@ -8,8 +8,8 @@ import pickle
 import pytest
 
 from veritas_rl.envs import make
-from veritas_rl.integrations.trl import EnvReward, completion_text, task_row
-from veritas_rl.integrations.verl import compute_score
+from veritas_rl.backends.trl.reward import EnvReward, completion_text, task_row
+from veritas_rl.backends.verl.plugins import compute_score
 
 CASES = [
     ("answer-tag", {}),

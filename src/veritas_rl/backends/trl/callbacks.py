@@ -10,7 +10,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-log = logging.getLogger("veritas_rl.train")
+log = logging.getLogger("veritas_rl.backends.trl")
 
 
 def _fmt(value, spec: str = ".3f") -> str:
@@ -67,7 +67,7 @@ class ZeroRewardBreaker(TrainerCallback):
     """Stop training after ``patience`` consecutive optimizer steps whose rewards were all zero.
 
     All-zero rewards mean a broken reward or broken generation (GRPO then has no signal at all), so
-    spending more compute is pointless. Reads the counts of :class:`veritas_rl.integrations.trl.EnvReward`.
+    spending more compute is pointless. Reads the counts of :class:`veritas_rl.backends.trl.reward.EnvReward`.
     """
 
     def __init__(self, reward, patience: int):

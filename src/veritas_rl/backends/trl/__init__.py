@@ -1,5 +1,5 @@
 """Single-machine training backend on TRL: GRPO and SFT on any registered environment.
 
 Entry points: ``veritas train grpo`` / ``veritas train sft`` (:mod:`veritas_rl.commands.train`), or
-:func:`veritas_rl.train.runner.run` with a :class:`veritas_rl.train.settings.TrainSettings`.
+:func:`veritas_rl.backends.trl.runner.run` with a :class:`veritas_rl.backends.trl.settings.TrainSettings`.
 """

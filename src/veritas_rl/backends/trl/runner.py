@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from veritas_rl.train.settings import TrainSettings
+from veritas_rl.backends.trl.settings import TrainSettings
 
-log = logging.getLogger("veritas_rl.train")
+log = logging.getLogger("veritas_rl.backends.trl")
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
@@ -184,7 +184,7 @@ def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict
     if s.mode == "grpo":
         from trl import GRPOConfig, GRPOTrainer
 
-        from veritas_rl.integrations.trl import EnvReward
+        from veritas_rl.backends.trl.reward import EnvReward
 
         config = GRPOConfig(
             **_common_args(s, run_dir, precision),
@@ -218,10 +218,10 @@ def run(s: TrainSettings) -> RunResult:
 
     from veritas_rl.envs import make
     from veritas_rl.models import resolve_model
-    from veritas_rl.train import data
-    from veritas_rl.train.callbacks import ConsoleProgress, ZeroRewardBreaker
-    from veritas_rl.train.evaluate import greedy_accuracy
-    from veritas_rl.train.report import write_report
+    from veritas_rl.backends.trl import data
+    from veritas_rl.backends.trl.callbacks import ConsoleProgress, ZeroRewardBreaker
+    from veritas_rl.eval.greedy import greedy_accuracy
+    from veritas_rl.backends.trl.report import write_report
 
     env = make(s.env, **s.env_config)  # bad env config fails here, before any model is loaded
     train_idx, eval_idx = data.split_indices(env, s.train_size, s.eval_size if s.eval else 0)

@@ -19,8 +19,8 @@ from tests.verl_utils import (
     score_with_reward_manager,
 )
 from veritas_rl.envs import Task, make, make_cached, names
-from veritas_rl.integrations import verl as plugin
-from veritas_rl.integrations.verl import compute_lgc_v2_score, compute_score
+from veritas_rl.backends.verl import reward as plugin
+from veritas_rl.backends.verl.plugins import compute_lgc_v2_score, compute_score
 
 KEYS = {"score", "acc", "reason"}
 GARBAGE = {
@@ -34,7 +34,7 @@ LGC_TYPES = [
     "dyck_language", "game_of_24", "operation", "cryptarithm", "dyck_language2",
     "boolean_expressions", "sudoku", "dyck_language_reasoning_errors",
 ]
-# swe-synth runs real test suites per score: covered by tests/integrations/test_verl_swe.py
+# swe-synth runs real test suites per score: covered by tests/backends/verl/test_swe.py
 ROUTED_ENVS = [n for n in names() if n != "swe-synth"]
 
 

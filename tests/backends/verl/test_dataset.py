@@ -15,7 +15,7 @@ from tests.verl_utils import (
     verl_collate,
 )
 from veritas_rl.envs import make
-from veritas_rl.integrations.verl import (
+from veritas_rl.backends.verl.plugins import (
     DEFAULT_TRAIN_SIZE,
     DEFAULT_VAL_SIZE,
     DynamicEnvDataset,
@@ -132,7 +132,7 @@ def test_task_types_as_a_comma_string_and_pkg_path(smollm2_tokenizer):
     cfg = compose_ppo_config(
         plugin_overrides(env="lgc_v2", pkg=True, extra=["+data.custom_cls.config.task_types=operation"])
     )
-    assert cfg.data.custom_cls.path == "pkg://veritas_rl.integrations.verl"
+    assert cfg.data.custom_cls.path == "pkg://veritas_rl.backends.verl"
     ds = build_verl_dataset(cfg, "train", smollm2_tokenizer)
     assert type(ds) is DynamicEnvDataset
     assert ds.env_name == "lgc-v2"  # alias resolved
@@ -142,7 +142,7 @@ def test_task_types_as_a_comma_string_and_pkg_path(smollm2_tokenizer):
 
 def test_defaults(smollm2_tokenizer, caplog):
     cfg = compose_ppo_config(plugin_overrides())  # no data.custom_cls.config at all
-    with caplog.at_level("WARNING", logger="veritas_rl.integrations.verl"):
+    with caplog.at_level("WARNING", logger="veritas_rl.backends.verl.plugins"):
         train = build_verl_dataset(cfg, "train", smollm2_tokenizer)
     val = build_verl_dataset(cfg, "val", smollm2_tokenizer)
     assert train.env_name == "lgc-v2" and train.settings.seed == 0
@@ -152,7 +152,7 @@ def test_defaults(smollm2_tokenizer, caplog):
     assert any("data.shuffle=False" in r.getMessage() for r in caplog.records)
     caplog.clear()
     quiet = compose_ppo_config(plugin_overrides(extra=["data.shuffle=False"]))
-    with caplog.at_level("WARNING", logger="veritas_rl.integrations.verl"):
+    with caplog.at_level("WARNING", logger="veritas_rl.backends.verl.plugins"):
         build_verl_dataset(quiet, "train", smollm2_tokenizer)
     assert not any("data.shuffle" in r.getMessage() for r in caplog.records)
 
@@ -191,7 +191,7 @@ def test_max_samples_is_honoured(smollm2_tokenizer):
 
 def test_group_by_splits_data_source_per_task_type(smollm2_tokenizer):
     """verl reports validation metrics per data_source: group_by gives one group per lgc-v2 task type."""
-    from veritas_rl.integrations.verl import compute_score
+    from veritas_rl.backends.verl.plugins import compute_score
 
     cfg = compose_ppo_config(LGC_OVERRIDES + ["+data.custom_cls.config.group_by=task_type"])
     val = build_verl_dataset(cfg, "val", smollm2_tokenizer)
@@ -283,7 +283,7 @@ def test_same_items_in_another_process(lgc_cfg, lgc_train):
 
     data = json.dumps(OmegaConf.to_container(lgc_cfg.data.custom_cls, resolve=True))
     code = (
-        "import json, sys; from veritas_rl.integrations.verl import DynamicEnvDataset; "
+        "import json, sys; from veritas_rl.backends.verl.plugins import DynamicEnvDataset; "
         "ds = DynamicEnvDataset(['train'], None, None, {'custom_cls': json.loads(sys.argv[1])}); "
         "print(json.dumps([ds[i]['extra_info'] for i in (0, 5, 999)]))"
     )

@@ -1,4 +1,4 @@
-"""The SFT launcher's batch and step checks (veritas_rl.launch.sft_steps) against verl 0.9.1's dataloader arithmetic.
+"""The SFT launcher's batch and step checks (veritas_rl.backends.verl.sft_steps) against verl 0.9.1's dataloader arithmetic.
 
 Two silent failures seen on an H100: 270 train / 30 val rows with batch 32 logged ``val/loss`` NaN (no
 validation batch), and 1260 train rows, batch 32, 1 epoch with ``trainer.total_training_steps=40`` ended
@@ -36,7 +36,7 @@ def data_1400(tmp_path_factory):
 
 
 def test_generated_rows_are_the_h100_cases(data_300, data_1400):
-    from veritas_rl.launch.sft_steps import parquet_rows
+    from veritas_rl.backends.verl.sft_steps import parquet_rows
 
     assert [parquet_rows(f) for f in data_300] == [270, 30]
     assert [parquet_rows(f) for f in data_1400] == [1260, 140]
@@ -46,7 +46,7 @@ def test_batches_equal_torch_distributed_sampler_and_dataloader():
     """What verl builds: DistributedSampler(drop_last=True) per rank, batches of batch // dp with drop_last=True."""
     from torch.utils.data import DataLoader, DistributedSampler
 
-    from veritas_rl.launch.sft_steps import batches
+    from veritas_rl.backends.verl.sft_steps import batches
 
     for rows in (0, 15, 30, 31, 32, 33, 270, 1260):
         dataset = list(range(rows))
@@ -62,7 +62,7 @@ def test_batches_equal_torch_distributed_sampler_and_dataloader():
 
 
 def test_known_numbers():
-    from veritas_rl.launch.sft_steps import batches
+    from veritas_rl.backends.verl.sft_steps import batches
 
     assert batches(1260, 32, 1) == 39 and batches(1260, 32, 2) == 39 and batches(1260, 32, 8) == 39
     assert batches(30, 32, 1) == 0 and batches(30, 32, 2) == 0 and batches(32, 32, 2) == 1
@@ -180,7 +180,7 @@ def test_no_val_files_means_no_test_steps(run, data_1400):
 
 
 def test_check_reads_overrides_like_verl(data_1400, data_300, tmp_path):
-    from veritas_rl.launch.sft_steps import check
+    from veritas_rl.backends.verl.sft_steps import check
 
     train, val = data_1400
     base = [f"data.train_files=['{train}']", f"data.val_files=['{val}']", "data.train_batch_size=32",
@@ -210,7 +210,7 @@ def test_check_reads_overrides_like_verl(data_1400, data_300, tmp_path):
 
 
 def test_sources_and_unusable_overrides(data_1400, tmp_path, caplog):
-    from veritas_rl.launch.sft_steps import check
+    from veritas_rl.backends.verl.sft_steps import check
 
     train, val = data_1400
     copy = str(tmp_path / "not-written-yet.messages.parquet")
@@ -225,7 +225,7 @@ def test_sources_and_unusable_overrides(data_1400, tmp_path, caplog):
 
 
 def test_cli_exit_status_and_messages(data_300, capsys):
-    from veritas_rl.launch.sft_steps import main
+    from veritas_rl.backends.verl.sft_steps import main
 
     train, val = data_300
     overrides = ["--", f"data.train_files=['{train}']", f"data.val_files=['{val}']", "data.train_batch_size=32"]

@@ -9,8 +9,8 @@ import torch
 
 from veritas_rl.cli import main
 from veritas_rl.envs import make
-from veritas_rl.train.runner import run
-from veritas_rl.train.settings import build_settings
+from veritas_rl.backends.trl.runner import run
+from veritas_rl.backends.trl.settings import build_settings
 
 pytestmark = pytest.mark.slow
 

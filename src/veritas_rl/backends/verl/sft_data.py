@@ -7,7 +7,7 @@ with prompt/response columns instead, a copy with a ``messages`` column built fr
 prompt becomes one user turn, a list of chat messages is kept as is; the response becomes the
 assistant turn). It prints the paths to train on, one per line::
 
-    python -m veritas_rl.launch.sft_data --out-dir RUN/data train.parquet val.parquet
+    python -m veritas_rl.backends.verl.sft_data --out-dir RUN/data train.parquet val.parquet
 
 ``--check`` validates the columns and prints the paths without writing anything (``DRY_RUN=1``).
 """
@@ -101,7 +101,7 @@ def prepare(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m veritas_rl.launch.sft_data",
+        prog="python -m veritas_rl.backends.verl.sft_data",
         description="Map prompt/response parquet columns to the chat `messages` column verl 0.9.1's SFT trainer "
         "reads; prints the files to train on, one per line.",
     )

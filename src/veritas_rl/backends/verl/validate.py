@@ -18,7 +18,7 @@ goes further where it is cheap:
 The composed config is printed as YAML on stdout (what ``--cfg job`` prints); errors are one line on
 stderr naming the key, exit status 2::
 
-    python -m veritas_rl.launch.validate ppo -- algorithm.adv_estimator=grpo ...
+    python -m veritas_rl.backends.verl.validate ppo -- algorithm.adv_estimator=grpo ...
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def check_env(cfg) -> None:
     from omegaconf import OmegaConf
 
     from veritas_rl.envs.base import build_config, spec
-    from veritas_rl.integrations.verl import parse_settings
+    from veritas_rl.backends.verl.plugins import parse_settings
 
     raw = OmegaConf.select(cfg, "data.custom_cls.config")
     if raw is None:
@@ -353,7 +353,7 @@ def validate(entry: str, overrides: Sequence[str]):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m veritas_rl.launch.validate",
+        prog="python -m veritas_rl.backends.verl.validate",
         description="Compose verl 0.9.1's config with Hydra overrides and validate it with verl's own checks "
         "(no GPU needed). Prints the composed config as YAML, like `--cfg job`.",
     )
