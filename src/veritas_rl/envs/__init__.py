@@ -5,6 +5,7 @@ dependencies (reasoning-gym, open_spiel, datasets, ...) lazily so that listing e
 """
 
 from veritas_rl.envs.base import (
+    SCORE_KINDS,
     Env,
     Score,
     Task,
@@ -26,6 +27,7 @@ from veritas_rl.envs import openspiel  # noqa: E402,F401
 from veritas_rl.envs import swe  # noqa: E402,F401
 
 __all__ = [
+    "SCORE_KINDS",
     "Env",
     "Score",
     "Task",

@@ -63,9 +63,29 @@ class Task:
         )
 
 
+#: The reason classes a score falls in (``Score.info["kind"]``). Backends log the share of each per
+#: step, so a reward hack (a rising ``hedge`` or ``format`` share, say) shows up as a curve:
+#:
+#: - ``correct``: full credit; ``partial``: 0 < value < 1 (partial credit the env defines);
+#: - ``wrong``: an answer of the right type that is not the gold one;
+#: - ``no_answer``: nothing that is an answer (empty, unclosed ``<think>``, no tag/box, a prompt echo,
+#:   the prompt's own format example, garbage that does not parse as the task's answer type);
+#: - ``hedge``: two or more different final answers (compared by value);
+#: - ``illegal``: a well-formed answer the task forbids (an illegal move, a refused patch);
+#: - ``too_long``: over a size or complexity bound (a runaway completion, a power tower, deep nesting);
+#: - ``timeout``: the scorer ran past its wall-clock bound;
+#: - ``error``: not text (a wiring error upstream, e.g. ``None``).
+SCORE_KINDS = ("correct", "partial", "wrong", "no_answer", "hedge", "illegal", "too_long", "timeout", "error")
+
+
 @dataclass(frozen=True)
 class Score:
-    """``value`` in [0, 1]; ``info`` says why (``info["reason"]`` is always set when value is 0)."""
+    """``value`` in [0, 1]; ``info`` says why.
+
+    ``info["reason"]`` is always set when value is 0; ``info["kind"]`` is always set (one of
+    :data:`SCORE_KINDS`): given explicitly by the scorer, else ``correct`` / ``partial`` / ``wrong``
+    from the value.
+    """
 
     value: float
     info: dict[str, Any] = field(default_factory=dict)
@@ -73,10 +93,20 @@ class Score:
     def __post_init__(self):
         if not 0.0 <= self.value <= 1.0:
             raise ValueError(f"Score.value={self.value!r} outside [0, 1]")
+        kind = self.info.get("kind")
+        if kind is None:
+            self.info["kind"] = "correct" if self.value >= 1.0 else "partial" if self.value > 0.0 else "wrong"
+        elif kind not in SCORE_KINDS:
+            raise ValueError(f"Score kind={kind!r} is not valid; choose from: {', '.join(SCORE_KINDS)}")
+
+    @property
+    def kind(self) -> str:
+        return self.info["kind"]
 
     @classmethod
-    def zero(cls, reason: str, **info: Any) -> "Score":
-        return cls(0.0, {"reason": reason, **info})
+    def zero(cls, reason: str, kind: str = "wrong", **info: Any) -> "Score":
+        """A zero score with its reason and reason class (:data:`SCORE_KINDS`; default ``wrong``)."""
+        return cls(0.0, {"reason": reason, "kind": kind, **info})
 
 
 def split_thinking(completion: str) -> tuple[str | None, str]:
@@ -126,14 +156,14 @@ class Env(ABC):
     def score(self, task: Task, completion: Any) -> Score:
         """Score a raw model completion. Never raises on model output: bad output scores 0.0."""
         if not isinstance(completion, str):
-            return Score.zero(f"completion is {type(completion).__name__}, not str")
+            return Score.zero(f"completion is {type(completion).__name__}, not str", kind="error")
         if len(completion) > MAX_COMPLETION_CHARS:
-            return Score.zero(f"completion longer than {MAX_COMPLETION_CHARS} characters")
+            return Score.zero(f"completion longer than {MAX_COMPLETION_CHARS} characters", kind="too_long")
         answer, why = split_thinking(completion)
         if answer is None:
-            return Score.zero(why)
+            return Score.zero(why, kind="no_answer")
         if not answer.strip():
-            return Score.zero("empty answer")
+            return Score.zero("empty answer", kind="no_answer")
         return self._score(task, answer)
 
     @abstractmethod
