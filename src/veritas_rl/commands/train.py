@@ -15,8 +15,11 @@ log = logging.getLogger(__name__)
 
 #: settings that are not plain flags (set by the subcommand or given special handling)
 _SPECIAL = {"mode", "preset", "env_config"}
-_CHOICES = {"report_to": "REPORT_TO", "lr_scheduler": "LR_SCHEDULERS", "precision": "PRECISIONS"}
-_GRPO_ONLY = {"num_generations", "temperature", "top_p", "beta", "zero_reward_patience", "num_completions_to_print"}
+_CHOICES = {"report_to": "REPORT_TO", "lr_scheduler": "LR_SCHEDULERS", "precision": "PRECISIONS",
+            "loss_type": "LOSS_TYPES", "vllm_mode": "VLLM_MODES"}
+_GRPO_ONLY = {"num_generations", "temperature", "top_p", "beta", "zero_reward_patience", "num_completions_to_print",
+              "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "vllm_enable_sleep_mode", "vllm_server_base_url",
+              "mask_truncated_completions", "loss_type"}
 
 EPILOG = """examples:
   veritas train grpo --env reasoning-gym --env-config '{"dataset": "basic_arithmetic"}' --preset fast

@@ -86,3 +86,39 @@ def test_resume_auto_picks_latest_complete_checkpoint(tmp_path):
     other = build_settings(None, {"env": "lgc-v2", "output_dir": str(tmp_path), "resume": "auto"})
     fresh, ckpt = resolve_run_dir(other)  # no earlier lgc-v2 run: a new one
     assert ckpt is None and fresh.name.endswith("-grpo-lgc-v2")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"loss_type": "ppo"}, "loss_type='ppo' is not valid; choose from: dapo, grpo, bnpo, dr_grpo"),
+        ({"vllm_mode": "remote"}, "vllm_mode='remote' is not valid; choose from: colocate, server"),
+        ({"vllm_gpu_memory_utilization": 1.5}, "vllm_gpu_memory_utilization=1.5 must be in (0, 1]"),
+        ({"use_vllm": True, "vllm_mode": "server"}, "vllm_mode='server' needs vllm_server_base_url"),
+        ({"use_vllm": True, "mode": "sft"}, "use_vllm generates GRPO rollouts"),
+    ],
+)
+def test_vllm_and_loss_settings_are_checked(overrides, message):
+    with pytest.raises(ValueError) as exc:
+        build_settings(None, {"env": "answer-tag", **overrides})
+    assert message in str(exc.value)
+
+
+def test_vllm_flags_reach_grpo_config_and_need_a_gpu():
+    import torch
+
+    from veritas_rl.backends.trl.runner import _vllm_args
+    from veritas_rl.cli import build_parser
+    from veritas_rl.commands.train import settings_from_args
+
+    args = build_parser().parse_args(["train", "grpo", "--env", "answer-tag", "--use-vllm", "--vllm-mode", "colocate",
+                                      "--vllm-gpu-memory-utilization", "0.4", "--loss-type", "dr_grpo",
+                                      "--mask-truncated-completions"])
+    s = settings_from_args(args)
+    assert (s.use_vllm, s.vllm_mode, s.vllm_gpu_memory_utilization, s.loss_type, s.mask_truncated_completions) == (
+        True, "colocate", 0.4, "dr_grpo", True)
+    assert _vllm_args(build_settings(None, {"env": "answer-tag"})) == {"use_vllm": False}
+    if torch.cuda.is_available():
+        pytest.skip("this check is about a machine without a GPU")
+    with pytest.raises(ValueError, match="use_vllm needs a CUDA GPU"):
+        _vllm_args(s)

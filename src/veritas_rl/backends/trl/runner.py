@@ -176,6 +176,27 @@ def _common_args(s: TrainSettings, run_dir: Path, precision: str) -> dict[str, A
     )
 
 
+def _vllm_args(s: TrainSettings) -> dict[str, Any]:
+    """TRL's vLLM settings, after checking that vLLM can run here (a GPU and the package)."""
+    if not s.use_vllm:
+        return {"use_vllm": False}
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError("use_vllm needs a CUDA GPU; on a CPU leave it off (transformers generate())")
+    if importlib.util.find_spec("vllm") is None:
+        raise ValueError("use_vllm needs vLLM: pip install 'veritas-rl[vllm]' (see docs/training.md)")
+    args: dict[str, Any] = {"use_vllm": True, "vllm_mode": s.vllm_mode}
+    if s.vllm_mode == "colocate":
+        args.update(vllm_gpu_memory_utilization=s.vllm_gpu_memory_utilization,
+                    vllm_enable_sleep_mode=s.vllm_enable_sleep_mode)
+    else:
+        args["vllm_server_base_url"] = s.vllm_server_base_url
+    return args
+
+
 def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict], run_dir: Path, precision: str):
     """The TRL trainer for ``s.mode`` plus the reward adapter (GRPO) or ``None`` (SFT)."""
     from datasets import Dataset
@@ -196,6 +217,9 @@ def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict
             log_completions=s.num_completions_to_print > 0,
             num_completions_to_print=s.num_completions_to_print or None,
             remove_unused_columns=False,
+            loss_type=s.loss_type,
+            mask_truncated_completions=s.mask_truncated_completions,
+            **_vllm_args(s),
         )
         reward = EnvReward(env.name, s.env_config)
         trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=dataset,

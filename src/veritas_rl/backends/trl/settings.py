@@ -17,6 +17,10 @@ MODES = ("grpo", "sft")
 REPORT_TO = ("none", "wandb", "tensorboard")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: TRL 1.16's GRPO losses (``GRPOConfig.loss_type``)
+LOSS_TYPES = ("dapo", "grpo", "bnpo", "dr_grpo", "cispo", "sapo", "luspo", "vespo")
+#: TRL 1.16's vLLM integration: in the trainer's process (``colocate``) or a ``trl vllm-serve`` server
+VLLM_MODES = ("colocate", "server")
 
 
 def preset_names() -> list[str]:
@@ -60,6 +64,19 @@ class TrainSettings:
     max_new_tokens: int = field(default=32, metadata={"help": "max new tokens per completion"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature of rollouts"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling of rollouts"})
+    use_vllm: bool = field(default=False, metadata={"help": "generate rollouts with vLLM (GPU only; pip install "
+                                                            "'veritas-rl[vllm]'); off = transformers generate()"})
+    vllm_mode: str = field(default="colocate", metadata={"help": "colocate (vLLM in the trainer's process, same "
+                                                                 "GPU) or server (a `trl vllm-serve` server)"})
+    vllm_gpu_memory_utilization: float = field(default=0.3, metadata={"help": "share of GPU memory vLLM takes "
+                                                                              "in colocate mode"})
+    vllm_enable_sleep_mode: bool = field(default=False, metadata={"help": "colocate: vLLM releases its memory "
+                                                                          "during the optimizer step"})
+    vllm_server_base_url: str | None = field(default=None, metadata={"help": "server mode: the server's URL, "
+                                                                             "e.g. http://127.0.0.1:8000"})
+    mask_truncated_completions: bool = field(default=False, metadata={"help": "completions that hit "
+                                                                              "max_new_tokens get no loss"})
+    loss_type: str = field(default="dapo", metadata={"help": "TRL's GRPO loss normalisation"})
     # optimisation
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate"})
     lr_scheduler: str = field(default="constant", metadata={"help": "learning-rate schedule"})
@@ -94,6 +111,14 @@ class TrainSettings:
         _choice("report_to", self.report_to, REPORT_TO)
         _choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("loss_type", self.loss_type, LOSS_TYPES)
+        _choice("vllm_mode", self.vllm_mode, VLLM_MODES)
+        if not 0.0 < float(self.vllm_gpu_memory_utilization) <= 1.0:
+            raise ValueError(f"vllm_gpu_memory_utilization={self.vllm_gpu_memory_utilization!r} must be in (0, 1]")
+        if self.use_vllm and self.mode != "grpo":
+            raise ValueError("use_vllm generates GRPO rollouts; it does not apply to mode='sft'")
+        if self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url:
+            raise ValueError("vllm_mode='server' needs vllm_server_base_url (the `trl vllm-serve` server's URL)")
         if not self.env:
             raise ValueError("env is required (--env NAME; see `veritas envs`)")
         if isinstance(self.env_config, str):
