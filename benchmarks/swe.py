@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.envs.swe_fixture import build_swe_fixture, git
     from veritas_rl.envs import make
-    from veritas_rl.envs.swe import network_isolation_prefix, run_sandboxed, sandbox_env
+    from veritas_rl.envs.swe.sandbox import network_isolation_prefix, run_sandboxed, sandbox_env
 
     with tempfile.TemporaryDirectory(prefix="veritas-swe-bench-") as tmp:
         tmp = Path(tmp)

@@ -231,3 +231,12 @@ def build_swe_fixture(root: str | os.PathLike) -> SweFixture:
         (cache_dir / f"task_{index}.json").write_text(json.dumps(row, indent=1))
     meta.write_text(json.dumps({"rows": rows, "patches": patches}))
     return SweFixture(root, repos_dir, cache_dir, repo, rows, patches)
+
+
+def fenced(patch: str) -> str:
+    return f"Here is the fix.\n```diff\n{patch}```\n"
+
+
+def repo_state(repo):
+    return (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain", "--ignored"),
+            git(repo, "worktree", "list", "--porcelain"), git(repo, "branch", "--list"))

@@ -2,6 +2,6 @@
 
 import sys
 
-from veritas_rl.envs.swe import main
+from veritas_rl.envs.swe.rows import main
 
 sys.exit(main())

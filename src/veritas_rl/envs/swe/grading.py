@@ -1,0 +1,91 @@
+"""What the tests are and how their results grade a patch: the test command's directives, the test
+logs parsed with swebench's parsers, FAIL_TO_PASS / PASS_TO_PASS grading and the reward."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from veritas_rl.envs.base import Score
+from veritas_rl.envs.swe.patches import patch_files
+
+#: test commands of SWE-bench repos that do not run under plain pytest; ``{tests}`` gets the test
+#: directives derived from the files the test patch touches (see :func:`test_directives`)
+REPO_TEST_COMMANDS = {
+    "django/django": "./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1 {tests}",
+    "sympy/sympy": "bin/test -C --verbose {tests}",
+}
+DEFAULT_TEST_COMMAND = "{python} -m pytest -rA --tb=no -p no:cacheprovider {tests}"
+
+
+def test_directives(repo: str, test_patch: str) -> list[str]:
+    """What to pass the test runner: the test files the test patch touches (SWE-bench's convention)."""
+    from swebench.harness.constants import NON_TEST_EXTS  # data files the test patch adds are no tests
+
+    files = [f for f in patch_files(test_patch) if not any(f.endswith(ext) for ext in NON_TEST_EXTS)]
+    if repo == "django/django":  # tests/foo/test_bar.py -> foo.test_bar
+        out = []
+        for f in files:
+            f = f[: -len(".py")] if f.endswith(".py") else f
+            f = f[len("tests/"):] if f.startswith("tests/") else f
+            out.append(f.replace("/", "."))
+        return out
+    return files
+
+
+def eval_script_test_command(eval_script: str | None) -> str:
+    """The test command of a swebench>=5 ``eval_script``: the lines between its start and end markers
+    (``>>>>> Start Test Output`` / ``>>>>> End Test Output``); ``""`` when the row has none."""
+    if not eval_script:
+        return ""
+    lines = eval_script.splitlines()
+    start = next((i for i, line in enumerate(lines) if ">>>>> Start Test Output" in line), None)
+    end = next((i for i, line in enumerate(lines) if ">>>>> End Test Output" in line), None)
+    if start is None or end is None or end <= start + 1:
+        return ""
+    return "\n".join(lines[start + 1 : end]).strip()
+
+
+def parse_test_output(output: str, repo: str, log_parser: str | None = None) -> dict[str, str]:
+    """Per-test status (``PASSED``/``FAILED``/``ERROR``/``SKIPPED``/``XFAIL``) with swebench's parsers:
+    the row's ``log_parser`` when it names one, else the repo's, else the pytest ``-rA`` parser."""
+    try:
+        from swebench.harness.log_parsers import PARSER_REGISTRY
+        from swebench.harness.log_parsers.python import MAP_REPO_TO_PARSER_PY, parse_log_pytest
+        from swebench.types import TestSpec
+    except ImportError as err:
+        raise ImportError("swe-synth grades test logs with swebench: pip install 'veritas-rl[swe]' "
+                          "(swebench==5.0.2)") from err
+    parser = PARSER_REGISTRY.get(log_parser or "") or MAP_REPO_TO_PARSER_PY.get(repo) or parse_log_pytest
+    spec = TestSpec(instance_id="", image="", eval_script_list=[], repo=repo, version="",
+                    FAIL_TO_PASS=[], PASS_TO_PASS=[], log_parser=log_parser or "", eval_type="pass_and_fail")
+    return parser(output, spec)
+
+
+def grade(status: dict[str, str], fail_to_pass: list[str], pass_to_pass: list[str]) -> dict[str, Any]:
+    """Which FAIL_TO_PASS tests pass and which PASS_TO_PASS tests broke (swebench's semantics:
+    XFAIL counts as a pass, a skipped PASS_TO_PASS test is not a regression, a missing test fails)."""
+    from swebench.harness.grading import test_maintained, test_passed
+
+    return {
+        "f2p_passed": [t for t in fail_to_pass if test_passed(t, status)],
+        "f2p_failed": [t for t in fail_to_pass if not test_passed(t, status)],
+        "p2p_broken": [t for t in pass_to_pass if not test_maintained(t, status)],
+    }
+
+
+def reward_from(result: dict[str, Any], fail_to_pass: list[str], reward_mode: str) -> Score:
+    """Turn a cached evaluation result into a :class:`Score`."""
+    if result.get("error"):
+        return Score.zero(result["error"], **{k: v for k, v in result.items() if k != "error"})
+    info = {k: result[k] for k in ("f2p_passed", "f2p_failed", "p2p_broken", "seconds") if k in result}
+    if result["p2p_broken"]:
+        return Score.zero(f"{len(result['p2p_broken'])} PASS_TO_PASS test(s) broke", **info)
+    total = len(fail_to_pass)
+    fraction = len(result["f2p_passed"]) / total if total else 1.0
+    if reward_mode == "partial":
+        if fraction == 0.0:
+            return Score.zero("no FAIL_TO_PASS test passes", **info)
+        return Score(fraction, {"reason": f"{len(result['f2p_passed'])}/{total} FAIL_TO_PASS pass", **info})
+    if fraction < 1.0:
+        return Score.zero(f"{len(result['f2p_failed'])}/{total} FAIL_TO_PASS test(s) still fail", **info)
+    return Score(1.0, {"reason": "resolved", **info})
