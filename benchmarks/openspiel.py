@@ -10,7 +10,8 @@ other jobs share the machine; wall-clock rates are in the ``--json`` output.
 
 * ``tasks``: tasks/s per case of the default case list (random rollout + prompt + legal-action JSON).
 * ``legal``: scores/s of ``reward_mode=legal`` over a mixed pool of tasks and completions (valid id,
-  valid action string, illegal id, chatter) through ``Env.score`` — the full path verl/TRL call.
+  valid action string, illegal id, chatter, a prompt echo, a hedge) through ``Env.score`` — the full
+  path verl/TRL call.
 * ``outcome``: scores/s per case with the ``random`` and ``mcts`` opponents (``num_playouts`` and
   ``mcts_simulations`` as given), each time-boxed by ``--outcome-seconds``.
 * ``playouts``: the variance/cost trade-off of ``num_playouts`` — for fixed (task, move) pairs, the
@@ -89,6 +90,8 @@ def bench_legal(total: int) -> list[dict]:
             (t, f"<think>I weigh the options here.</think>\n<answer>{s}</answer>", 1.0),
             (t, "<answer>99999</answer>", 0.0),
             (t, f"I would play {s} because it looks strong.", 0.0),
+            (t, t.prompt[0]["content"], 0.0),  # a prompt echo (issue 14: it once scored 1.0)
+            (t, f"<answer>{a}</answer> or <answer>99999</answer>", 0.0),  # a hedge
         ]
     for t, c, want in pool:  # warm-up + correctness
         got = env.score(t, c).value

@@ -237,7 +237,9 @@ def test_prompt_shows_the_movers_view_rules_legal_actions_and_slot():
     assert "Tic Tac Toe" in text and "three marks in a row" in text.lower()
     assert "...\n.x.\n..." in text  # observation string
     assert "0: o(0,0)" in text and "4: " not in text  # legal actions with ids only
-    assert "<answer>" in text and "</think>" in text
+    # the format is described abstractly: no concrete answer, no think tag an echo could split at
+    assert "<answer>ID</answer>" in text and "</think>" not in text and "<think>" not in text
+    assert spiel.answer_blocks(text) == ["ID"]
     # imperfect information: the information state of the mover, not the opponent's private card
     leduc = env.task(env.task_id_at(1))
     state = rebuilt(leduc)
@@ -252,41 +254,103 @@ def ttt_env():
 
 
 @pytest.mark.parametrize(
-    ("completion", "value", "reason"),
+    ("completion", "value", "reason", "kind"),
     [
-        ("<answer>2</answer>", 1.0, None),
-        ("<answer> x(0,2) </answer>", 1.0, None),
-        ("<think>block first? no, win</think>\n<answer>x(0,2)</answer>", 1.0, None),
-        ("I choose 2", 0.0, "no <answer>"),
-        ("<answer></answer>", 0.0, "empty <answer>"),
-        ("<answer>   </answer>", 0.0, "empty <answer>"),
-        ("<answer>2</answer><answer>5</answer>", 0.0, "ambiguous: 2 <answer> blocks"),
-        ("<answer>0</answer>", 0.0, "action id 0 is not legal"),  # occupied cell
-        ("<answer>9</answer>", 0.0, "action id 9 is not legal"),
-        ("<answer>02</answer>", 0.0, "not a legal action"),
-        ("<answer>-2</answer>", 0.0, "not a legal action"),
-        ("<answer>X(0,2)</answer>", 0.0, "not a legal action"),
-        ("<answer>x(0,2</answer>", 0.0, "not a legal action"),  # prefix
-        ("<answer>(0,2)</answer>", 0.0, "not a legal action"),  # substring
-        ("<answer>play x(0,2) now</answer>", 0.0, "not a legal action"),  # chatter around a legal string
-        ("<answer>2 or 5</answer>", 0.0, "not a legal action"),
-        ("<answer>x</answer>", 0.0, "not a legal action"),
-        ("<answer>2", 0.0, "no <answer>"),
-        ("<think><answer>2</answer>", 0.0, "unclosed <think>"),
+        ("<answer>2</answer>", 1.0, None, "correct"),
+        ("<answer> x(0,2) </answer>", 1.0, None, "correct"),
+        ("<think>block first? no, win</think>\n<answer>x(0,2)</answer>", 1.0, None, "correct"),
+        # one answer by value: the id and the string of the same action, or a repeat, are one answer
+        ("<answer>2</answer> i.e. <answer>x(0,2)</answer>", 1.0, None, "correct"),
+        ("<answer>2</answer><answer>2</answer>", 1.0, None, "correct"),
+        ("<answer></answer><answer>2</answer>", 1.0, None, "correct"),  # an empty block names nothing
+        ("I choose 2", 0.0, "no <answer>", "no_answer"),
+        ("<answer></answer>", 0.0, "empty <answer>", "no_answer"),
+        ("<answer>   </answer>", 0.0, "empty <answer>", "no_answer"),
+        ("<answer>ID</answer>", 0.0, "format placeholder", "no_answer"),
+        ("<answer>your answer</answer>", 0.0, "not a legal action", "no_answer"),
+        ("<answer>2</answer><answer>5</answer>", 0.0, "hedge: 2 different answers", "hedge"),
+        ("<answer>5</answer><answer>x(0,2)</answer>", 0.0, "hedge: 2 different answers", "hedge"),
+        ("<answer>2</answer><answer>0</answer>", 0.0, "hedge", "hedge"),  # gold + an illegal id
+        ("<answer>ID</answer> <answer>2</answer>", 0.0, "hedge", "hedge"),  # the placeholder is not ignored
+        ("<answer>0</answer>", 0.0, "action id 0 is not legal", "illegal"),  # occupied cell
+        ("<answer>9</answer>", 0.0, "action id 9 is not legal", "illegal"),
+        ("<answer>x(0,0)</answer>", 0.0, "not a legal action here", "illegal"),  # occupied, by its string
+        ("<answer>02</answer>", 0.0, "not a legal action", "no_answer"),
+        ("<answer>-2</answer>", 0.0, "not a legal action", "no_answer"),
+        ("<answer>X(0,2)</answer>", 0.0, "not a legal action", "no_answer"),
+        ("<answer>x(0,2</answer>", 0.0, "not a legal action", "no_answer"),  # prefix
+        ("<answer>(0,2)</answer>", 0.0, "not a legal action", "no_answer"),  # substring
+        ("<answer>play x(0,2) now</answer>", 0.0, "not a legal action", "no_answer"),  # chatter around a legal string
+        ("<answer>2 or 5</answer>", 0.0, "not a legal action", "no_answer"),
+        ("<answer>x</answer>", 0.0, "not a legal action", "no_answer"),
+        ("<answer>2", 0.0, "no <answer>", "no_answer"),
+        ("<answer><answer>2</answer>", 0.0, "not a legal action", "no_answer"),  # same blocks as (.*?)
+        ("<think><answer>2</answer>", 0.0, "unclosed <think>", "no_answer"),
     ],
 )
-def test_strict_parsing(ttt_env, completion, value, reason):
+def test_strict_parsing(ttt_env, completion, value, reason, kind):
     task = ttt_env.task_from_history("tic_tac_toe", [0, 3, 1, 4])  # x: 0,1  o: 3,4  -> x to move
     score = ttt_env.score(task, completion)
     assert score.value == value, score.info
+    assert score.kind == kind, score.info
     if reason:
         assert reason in score.info["reason"]
+
+
+@pytest.mark.parametrize("reward_mode", ["legal", "outcome"])
+def test_an_echo_of_the_prompt_scores_zero_on_every_task(reward_mode):
+    # issue 14: the prompt once held `</think>` and `<answer>FIRST_LEGAL_ID</answer>`; echoing it paid
+    env = make("openspiel", game_types=[], num_tasks_per_case=3, reward_mode=reward_mode, num_playouts=1)
+    for i in range(len(env.cases) * 3):
+        task = env.task(env.task_id_at(i))
+        prompt = task.prompt[0]["content"]
+        for echo in (prompt, f"<think>{prompt}</think>{prompt}", prompt + "\n<answer>ID</answer>"):
+            score = env.score(task, echo)
+            assert (score.value, score.kind) == (0.0, "no_answer"), (task.extra["case"], score.info)
+
+
+def test_hedges_score_zero_in_outcome_mode_too():
+    env = make("openspiel", cases=["tic_tac_toe"], game_types=[], reward_mode="outcome", num_playouts=2)
+    task = env.task_from_history("tic_tac_toe", [0, 3, 1, 4])
+    for a, b in [("2", "5"), ("5", "2"), ("x(0,2)", "8"), ("2", "ID")]:
+        score = env.score(task, f"<answer>{a}</answer>\n<answer>{b}</answer>")
+        assert (score.value, score.kind) == (0.0, "hedge"), score.info
+    assert env.score(task, "<answer>2</answer> (that is <answer>x(0,2)</answer>)").value == 1.0  # win at once
+
+
+@pytest.mark.parametrize(
+    "flood",
+    ["<answer>" * 25_000, "<answer>2" * 22_000, "</answer>" * 22_000, "<answer></answer>" * 11_000, "<" * 200_000],
+)
+def test_tag_floods_are_parsed_in_linear_time(ttt_env, flood):
+    import time
+
+    task = ttt_env.task_from_history("tic_tac_toe", [0, 3, 1, 4])
+    assert len(flood) <= 200_000
+    start = time.perf_counter()
+    score = ttt_env.score(task, flood)
+    elapsed = time.perf_counter() - start
+    assert score.value == 0.0 and score.kind == "no_answer", score.info
+    assert elapsed < 0.05, f"{elapsed:.3f} s for {len(flood)} chars"  # the old regex: 79 s for the first
+
+
+def test_answer_blocks_match_the_non_greedy_regex():
+    import random
+    import re
+
+    rx = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+    rng = random.Random(5)
+    pieces = ["<answer>", "</answer>", "2", " ", "x(0,2)", "<", ">", "answer", "\n"]
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert spiel.answer_blocks(text) == rx.findall(text), text
 
 
 def test_a_text_naming_two_legal_actions_is_ambiguous():
     # action strings that are digits naming another action's id (e.g. a game printing board cells)
     legal = spiel.LegalMap({3: "5", 5: "e5"}, {"5": (3,), "e5": (5,)})
     assert spiel.parse_action("<answer>5</answer>", legal) == (None, "ambiguous: '5' names actions [3, 5]")
+    assert spiel.parse_move("<answer>5</answer>", legal).kind == "hedge"
     assert spiel.parse_action("<answer>3</answer>", legal) == (3, "ok")
     assert spiel.parse_action("<answer>e5</answer>", legal) == (5, "ok")
 

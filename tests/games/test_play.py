@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 from veritas_rl.games import spiel
@@ -57,7 +60,14 @@ def test_policy_sees_prompt_legal_actions_and_state():
 
 @pytest.mark.parametrize(
     ("completion", "reason"),
-    [("", "no <answer>"), ("<answer>4</answer>", "action id 4 is not legal"), (None, "not str")],
+    [
+        ("", "no <answer>"),
+        ("<answer>4</answer>", "action id 4 is not legal"),
+        (None, "not str"),
+        ("<answer>ID</answer>", "format placeholder"),
+        ("<answer>0</answer><answer>1</answer>", "hedge"),  # whatever is legal, two answers are a hedge
+        ("<answer>0</answer>" + " " * 200_001, "longer than 200000"),  # the env's size bound
+    ],
 )
 def test_an_invalid_answer_ends_the_game_as_an_illegal_move(completion, reason):
     # "4" is legal until the centre is taken (by x, or by the policy itself): then it ends the game
@@ -90,3 +100,15 @@ def test_policy_samples_pair_each_prompt_with_its_completion():
     assert samples[0]["action"] == 4 and samples[1]["action"] is None
     assert "4: x(1,1)" in samples[0]["prompt"][0]["content"]
     assert "4: " not in samples[1]["prompt"][0]["content"]  # the centre is taken by then
+
+
+def test_the_policy_prompt_names_no_move_and_its_echo_ends_the_game():
+    result = play_game("tic_tac_toe", lambda turn: turn.messages[0]["content"], "random", seed=1, seat=0)
+    assert result.outcome == "illegal" and "format placeholder" in result.illegal_reason
+
+
+def test_game_play_parses_floods_in_linear_time():
+    start = time.perf_counter()
+    result = play_game("tic_tac_toe", lambda turn: "<answer>" * 25_000, "random", seed=0, seat=0)
+    assert result.outcome == "illegal" and "no <answer>" in result.illegal_reason
+    assert time.perf_counter() - start < 0.5  # includes loading the game; the parse itself is ~1 ms

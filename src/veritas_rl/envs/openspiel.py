@@ -293,12 +293,12 @@ class OpenSpielEnv(Env):
 
     # -- scoring -----------------------------------------------------------------------------
     def _score(self, task: Task, answer: str) -> Score:
-        from veritas_rl.games.spiel import legal_map_from_json, parse_action
+        from veritas_rl.games.spiel import legal_map_from_json, parse_move
 
         legal = legal_map_from_json(task.ground_truth)
-        action, why = parse_action(answer, legal)
+        action, why, kind = parse_move(answer, legal, task.extra.get("case"))
         if action is None:
-            return Score.zero(why)
+            return Score.zero(why, kind=kind)
         info = {"action": action, "action_str": legal.by_id[action]}
         if self.config.reward_mode == "legal":
             return Score(1.0, info)

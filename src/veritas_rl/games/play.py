@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from veritas_rl.envs.base import seeded_rng, split_thinking
+from veritas_rl.envs.base import MAX_COMPLETION_CHARS, seeded_rng, split_thinking
 from veritas_rl.games import spiel
 
 OUTCOMES = ("win", "draw", "loss", "illegal")
@@ -162,7 +162,7 @@ def play_game(
             messages = spiel.render_prompt(case, state, legal.by_id)
             turn = Turn(case, player, messages, dict(legal.by_id), state.clone(), list(state.history()))
             completion = policy(turn)
-            action, why = _parse_completion(completion, legal)
+            action, why = _parse_completion(completion, legal, case)
             prompt = messages if keep_prompts else None
             if action is None:
                 result.trajectory.append(Move(player, None, "", "policy", completion, prompt))
@@ -180,13 +180,16 @@ def play_game(
     return result
 
 
-def _parse_completion(completion: Any, legal: spiel.LegalMap) -> tuple[int | None, str]:
+def _parse_completion(completion: Any, legal: spiel.LegalMap, case: str) -> tuple[int | None, str]:
+    """The env's own path: the same size bound, think split and :func:`spiel.parse_move` as ``Env.score``."""
     if not isinstance(completion, str):
         return None, f"completion is {type(completion).__name__}, not str"
+    if len(completion) > MAX_COMPLETION_CHARS:
+        return None, f"completion longer than {MAX_COMPLETION_CHARS} characters"
     text, why = split_thinking(completion)
     if text is None:
         return None, why
-    return spiel.parse_action(text, legal)
+    return spiel.parse_action(text, legal, case)
 
 
 def random_policy(seed: int) -> Policy:

@@ -7,8 +7,9 @@ imported lazily so that importing this module (and listing envs) stays fast.
 * :func:`load_game` — one cached ``pyspiel.Game`` per case string; simultaneous-move games are
   converted to turn-based ones (the later mover never sees the earlier mover's pending choice).
 * :func:`state_from_history` — rebuild a state from ``state.history()`` (what tasks carry).
-* :func:`render_prompt` / :func:`parse_action` — the prompt a model sees and the strict parser of
-  its ``<answer>…</answer>`` slot.
+* :func:`render_prompt` / :func:`parse_move` — the prompt a model sees (it names the answer format
+  abstractly, never a concrete answer) and the strict, linear-time parser of its ``<answer>…</answer>``
+  slot (one answer by value; hedges, illegal moves and non-answers each with their reason class).
 * :func:`make_bot` — ``random`` and ``mcts`` opponents (OpenSpiel's ``MCTSBot``, or its
   ``ISMCTSBot`` for hidden information, with a random-rollout evaluator); :func:`playout` plays a
   state to the end.
@@ -21,7 +22,7 @@ import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 OPPONENTS = ("random", "mcts")
 
@@ -64,7 +65,9 @@ RULES: dict[str, str] = {
     "or 3 in an opponent pit. Most seeds captured wins.",
 }
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+#: the placeholder of the prompt's format description (never an action: scored as no answer)
+ANSWER_PLACEHOLDER = "ID"
 _INT_RE = re.compile(r"0|[1-9][0-9]*")  # no signs, no leading zeros
 
 _GAMES: dict[str, Any] = {}
@@ -195,16 +198,17 @@ def render_prompt(case: str, state, legal: Mapping[int, str] | None = None) -> l
         f"This is an imperfect-information game: you see only what player {player} knows.\n" if is_imperfect(game) else ""
     )
     actions = "\n".join(f"{a}: {s}" for a, s in legal.items())
-    example = next(iter(legal))
+    # No concrete answer and no think tag in the prompt: an echo of it must not name a legal move.
     content = (
         f"You are playing {name} (OpenSpiel case `{case}`) as player {player} "
         f"(players are numbered 0 to {game.num_players() - 1}).\n"
         f"Rules: {rules}\n{hidden}\n"
         f"State from your point of view:\n{state_text(game, state, player).rstrip()}\n\n"
         f"Legal actions (id: action):\n{actions}\n\n"
-        "Choose exactly one legal action. If you reason first, close the reasoning with </think>. "
-        "End your reply with the action id or its exact action string inside the answer tag, "
-        f"for example <answer>{example}</answer>."
+        "Choose exactly one legal action. You may reason first; reasoning inside think tags is ignored. "
+        f"End your reply with {ANSWER_OPEN}{ANSWER_PLACEHOLDER}{ANSWER_CLOSE}, where {ANSWER_PLACEHOLDER} is one "
+        "of the legal action ids above or its exact action string. Give one answer only: several different "
+        "answers score zero."
     )
     return [{"role": "user", "content": content}]
 
@@ -241,33 +245,115 @@ def legal_map_from_state(state) -> LegalMap:
     return LegalMap(by_id, {s: tuple(ids) for s, ids in by_string.items()})
 
 
-def parse_action(text: str, legal: LegalMap) -> tuple[int | None, str]:
-    """The legal action named in the single ``<answer>…</answer>`` block of ``text``, or ``(None, why)``.
+class Parsed(NamedTuple):
+    """What :func:`parse_move` found: the action (or ``None``), why, and the reason class (``Score`` kinds)."""
 
-    The slot holds an action id (digits) or an exact action string, surrounding whitespace ignored.
-    No block, several blocks, an empty block, an unknown or illegal action, or a text that names two
-    different legal actions (an id that is also another action's string) are all invalid. No
-    substring, prefix or case-insensitive matching.
+    action: int | None
+    why: str
+    kind: str
+
+
+def answer_blocks(text: str) -> list[str]:
+    """The contents of every closed ``<answer>…</answer>`` block of ``text``, in order.
+
+    Linear time (``str.find`` scans that only move forward): an opener without a closer ends the
+    scan, so a flood of ``<answer>`` tags costs one pass, not one pass per tag. Same blocks as the
+    non-greedy ``<answer>(.*?)</answer>``: a block runs from an opener to the first closer after it.
     """
-    blocks = _ANSWER_RE.findall(text)
-    if not blocks:
-        return None, "no <answer>...</answer> block"
-    if len(blocks) > 1:
-        return None, f"ambiguous: {len(blocks)} <answer> blocks"
-    slot = blocks[0].strip()
-    if not slot:
-        return None, "empty <answer> block"
+    blocks: list[str] = []
+    at = 0
+    while True:
+        start = text.find(ANSWER_OPEN, at)
+        if start < 0:
+            return blocks
+        start += len(ANSWER_OPEN)
+        end = text.find(ANSWER_CLOSE, start)
+        if end < 0:
+            return blocks
+        blocks.append(text[start:end])
+        at = end + len(ANSWER_CLOSE)
+
+
+def _resolve_slot(slot: str, legal: LegalMap, case: str | None) -> Parsed:
+    """One non-empty, stripped slot -> the legal action it names, or why not."""
     candidates = set(legal.by_string.get(slot, ()))
     as_id = int(slot) if _INT_RE.fullmatch(slot) and len(slot) <= 18 else None
     if as_id is not None and as_id in legal.by_id:
         candidates.add(as_id)
     if len(candidates) == 1:
-        return candidates.pop(), "ok"
+        return Parsed(candidates.pop(), "ok", "correct")
     if len(candidates) > 1:
-        return None, f"ambiguous: {slot!r} names actions {sorted(candidates)}"
+        return Parsed(None, f"ambiguous: {slot!r} names actions {sorted(candidates)}", "hedge")
+    if slot == ANSWER_PLACEHOLDER:
+        return Parsed(None, f"{slot!r} is the prompt's format placeholder, not an action", "no_answer")
     if as_id is not None:
-        return None, f"action id {as_id} is not legal here"
-    return None, f"{slot[:80]!r} is not a legal action id or action string"
+        return Parsed(None, f"action id {as_id} is not legal here", "illegal")
+    if _INT_RE.fullmatch(slot) or (case is not None and slot in action_vocabulary(case)):
+        return Parsed(None, f"{slot[:80]!r} is not a legal action here", "illegal")
+    return Parsed(None, f"{slot[:80]!r} is not a legal action id or action string", "no_answer")
+
+
+def parse_move(text: str, legal: LegalMap, case: str | None = None) -> Parsed:
+    """The one legal action the ``<answer>…</answer>`` blocks of ``text`` name, or why there is none.
+
+    A slot holds an action id (digits, no sign, no leading zero) or an exact action string, surrounding
+    whitespace ignored; no substring, prefix or case-insensitive matching. Answers are compared by
+    value: blocks naming the same action (its id and its string, say) are one answer; two or more
+    different answers are a ``hedge``, as is a slot naming two actions (an id that is also another
+    action's string). Empty blocks carry no answer. Kinds: ``no_answer`` (no block, only empty
+    blocks, the format placeholder, text that is no action), ``illegal`` (an action id, or with
+    ``case`` an action string of the game, that is not legal here), ``hedge``, else ``correct``.
+    """
+    blocks = answer_blocks(text)
+    if not blocks:
+        return Parsed(None, "no <answer>...</answer> block", "no_answer")
+    if len(blocks) == 1:  # the common case, kept cheap (legal scoring runs at >100k scores/s)
+        slot = blocks[0].strip()
+        return _resolve_slot(slot, legal, case) if slot else Parsed(None, "empty <answer> block", "no_answer")
+    slots = [slot for slot in (b.strip() for b in blocks) if slot]
+    if not slots:
+        return Parsed(None, "empty <answer> block", "no_answer")
+    resolved: dict[Any, Parsed] = {}
+    for slot in dict.fromkeys(slots):  # distinct slots, in order
+        parsed = _resolve_slot(slot, legal, case)
+        if parsed.kind == "hedge":
+            return parsed
+        resolved.setdefault(parsed.action if parsed.action is not None else ("text", slot), parsed)
+    if len(resolved) > 1:
+        named = ", ".join(repr(k[1] if isinstance(k, tuple) else k)[:40] for k in list(resolved)[:4])
+        return Parsed(None, f"hedge: {len(resolved)} different answers in {len(slots)} <answer> blocks ({named})", "hedge")
+    return next(iter(resolved.values()))
+
+
+def parse_action(text: str, legal: LegalMap, case: str | None = None) -> tuple[int | None, str]:
+    """``(action, "ok")`` or ``(None, why)``: :func:`parse_move` without the reason class."""
+    parsed = parse_move(text, legal, case)
+    return parsed.action, parsed.why
+
+
+@lru_cache(maxsize=256)
+def action_vocabulary(case: str) -> frozenset[str]:
+    """Every action string of ``case`` as OpenSpiel prints it at the first decision node, for each player.
+
+    Only used to tell an illegal move (a real action of the game, not legal here) from text that is no
+    action at all. Games whose action strings depend on the position (chess's SAN) are covered only
+    for the strings of that first position; anything else is classed ``no_answer``.
+    """
+    import pyspiel
+
+    game = load_game(case)
+    state = game.new_initial_state()
+    resolve_chance(state, random.Random(0))
+    words: set[str] = set()
+    if state.is_terminal():
+        return frozenset()
+    for player in range(game.num_players()):
+        for action in range(game.num_distinct_actions()):
+            try:
+                words.add(state.action_to_string(player, action))
+            except (pyspiel.SpielError, RuntimeError):
+                continue
+    return frozenset(words)
 
 
 # -- opponents -------------------------------------------------------------------------------
