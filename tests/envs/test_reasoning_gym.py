@@ -45,7 +45,7 @@ def test_other_dataset_with_its_own_verifier_accepts_alternatives():
     # a different expression that also makes 24 with the same numbers: puzzle24's scorer accepts it
     import itertools
 
-    from veritas_rl.envs.lgc_v2 import solve_24
+    from veritas_rl.envs.lgc_v2.game_of_24 import solve_24
 
     numbers = [int(n) for n in task.prompt[0]["content"].split("using ")[1].split(".")[0].split(", ")]
     other = solve_24(tuple(numbers))

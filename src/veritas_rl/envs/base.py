@@ -188,7 +188,11 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Make values that arrive through Hydra/JSON/CLI (lists, strings) fit the dataclass field."""
+    """Make values that arrive through Hydra/JSON/CLI (lists, strings) fit the dataclass field.
+
+    Conversions that would change a value's meaning raise ``ValueError`` naming the key and the value:
+    ``12.7`` or ``True`` for an integer key, ``2`` or ``"maybe"`` for a boolean key.
+    """
     origin = typing.get_origin(hint)
     if value is None:
         return None
@@ -205,20 +209,34 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return tuple(_coerce(v, inner, key) for v in value)
         return tuple(value)
     if hint is bool:
+        # only true/false, 1/0 and their spellings: ``2`` or ``"maybe"`` is a typo, not True
+        if isinstance(value, bool):
+            return value
         if isinstance(value, str):
             lowered = value.strip().lower()
             if lowered in ("1", "true", "yes", "on"):
                 return True
             if lowered in ("0", "false", "no", "off"):
                 return False
-            raise ValueError(f"config key {key!r}: expected a boolean, got {value!r}")
-        return bool(value)
-    if hint is int and not isinstance(value, bool):
+        elif isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ValueError(f"config key {key!r}: expected a boolean (true/false, yes/no, on/off, 1/0), got {value!r}")
+    if hint is int:
+        # a boolean is not a count, and 12.7 is not 12: refuse instead of truncating
+        if isinstance(value, bool):
+            raise ValueError(f"config key {key!r}: expected an integer, got the boolean {value!r}")
+        if isinstance(value, int):
+            return value
         try:
-            return int(value)
-        except (TypeError, ValueError):
+            as_int = int(value)  # "12", 12.0, numpy integers
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"config key {key!r}: expected an integer, got {value!r}") from None
+        if not isinstance(value, str) and as_int != value:
+            raise ValueError(f"config key {key!r}: expected an integer, got {value!r} (not a whole number)")
+        return as_int
     if hint is float:
+        if isinstance(value, bool):
+            raise ValueError(f"config key {key!r}: expected a number, got the boolean {value!r}")
         try:
             return float(value)
         except (TypeError, ValueError):
