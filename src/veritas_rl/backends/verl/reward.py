@@ -2,44 +2,28 @@
 
 It routes by ``extra_info["env"]`` (config in ``extra_info["env_config"]``), rebuilds the task from
 ``extra_info["task"]`` (serialised), ``extra_info["task_id"]`` or, as a last resort, the ground truth,
-and scores with the env's own scorer (one env instance per config per process). It never raises on
-model output.
+and scores with the env's own scorer through the score guard (:mod:`veritas_rl.envs.guard`: a worker
+process, a hard time bound per score). It never raises on model output; wiring errors (a malformed
+``extra_info``) raise ``ValueError``.
+
+verl's reward loop calls it once per sample from the event loop's thread pool
+(``run_in_executor``); concurrent calls are coalesced into batches for the scoring worker.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import threading
 from typing import Any, Mapping
 
 from veritas_rl.backends.verl.dataset import plain
-from veritas_rl.envs import Task, make_cached, resolve_name
+from veritas_rl.envs import SCORE_KINDS, Score, resolve_name
+from veritas_rl.envs.guard import GroundTruth, Request, config_json, get_guard, task_id_of
 
-__all__ = ["compute_lgc_v2_score", "compute_score"]
+__all__ = ["compute_lgc_v2_score", "compute_score", "reward_dict"]
 
-_ENV_LOCK = threading.Lock()  # verl's naive reward manager calls compute_score from a thread pool
-
-
-def _env_for(name: str, config: Mapping[str, Any]):
-    with _ENV_LOCK:
-        return make_cached(name, config)
-
-
-def _route(data_source: Any, extra_info: Mapping[str, Any] | None):
-    """The env instance a sample is scored with (cached per (env, config JSON) in this process)."""
-    info = extra_info or {}
-    name = info.get("env")
-    if name is None:
-        name = _env_from_data_source(data_source)
-    config = info.get("env_config")
-    if config is None or config == "":
-        config_json = "{}"
-    elif isinstance(config, str):
-        config_json = config
-    else:
-        config_json = json.dumps(plain(config), sort_keys=True)
-    return _env_by_json(str(name), config_json)
+#: the per-kind indicator keys of every result (``kind/correct``, ``kind/timeout``, ...)
+KIND_KEYS = tuple(f"kind/{k}" for k in SCORE_KINDS)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -59,36 +43,65 @@ def _env_from_data_source(data_source: Any) -> str:
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _env_by_json(name: str, config_json: str):
-    config = json.loads(config_json)
-    if not isinstance(config, Mapping):
-        raise ValueError(f"extra_info['env_config'] must be a mapping or its JSON, got {config_json!r}")
-    return _env_for(resolve_name(name), config)
-
-
-@functools.lru_cache(maxsize=4096)
-def _task_from_json(serialized: str) -> Task:
-    # GRPO scores every task rollout.n times: parse each serialised task once
-    return Task.from_dict(json.loads(serialized))
-
-
-def _task_for(env, ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Task:
-    info = extra_info or {}
+def request_for(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any) -> Request:
+    """The guard request for one verl sample; a malformed ``extra_info`` raises ``ValueError`` naming the key."""
+    if extra_info is None:
+        info: Mapping[str, Any] = {}
+    elif isinstance(extra_info, Mapping):
+        info = extra_info
+    else:
+        raise ValueError(f"extra_info must be a mapping (a dict), got {type(extra_info).__name__}: {extra_info!r:.120}")
+    name = info.get("env")
+    if name is None:
+        name = _env_from_data_source(data_source)
+    elif not isinstance(name, str):
+        raise ValueError(f"extra_info['env'] must be an env name (a string), got {type(name).__name__}: {name!r:.80}")
+    config = config_json(plain(info.get("env_config")), "extra_info['env_config']")
     serialized = info.get("task")
-    if isinstance(serialized, str) and serialized:
-        return _task_from_json(serialized)
-    if serialized:
-        return Task.from_dict(plain(serialized))
-    if info.get("task_id") is not None:
-        return env.task(int(info["task_id"]))
-    # ground truth only (e.g. answer-tag/math parquet made elsewhere): the env scores against it
-    extra = info.get("task_extra") or {}
-    if isinstance(extra, str):
-        extra = json.loads(extra)
-    if isinstance(ground_truth, (int, float)) and not isinstance(ground_truth, bool):
-        ground_truth = str(ground_truth)  # a numeric parquet column
-    return Task(env=env.name, task_id=-1, prompt=[], ground_truth=ground_truth, extra=dict(plain(extra)))
+    if isinstance(serialized, Mapping) or hasattr(serialized, "keys"):  # a parquet struct, an OmegaConf dict
+        serialized = plain(serialized)
+        if not isinstance(serialized, Mapping):
+            raise ValueError(f"extra_info['task'] must be a serialised task (dict or JSON), got {serialized!r:.120}")
+        serialized = dict(serialized) or None  # an empty struct: no task
+    if isinstance(serialized, (str, dict)) and serialized:
+        task: Any = serialized
+    elif serialized is not None and serialized != "":
+        raise ValueError(f"extra_info['task'] must be a serialised task (a dict or its JSON string), "
+                         f"got {type(serialized).__name__}: {serialized!r:.120}")
+    elif info.get("task_id") is not None:
+        task = task_id_of(info["task_id"], "extra_info['task_id']")
+    else:
+        # ground truth only (e.g. answer-tag/math parquet made elsewhere): the env scores against it
+        extra = info.get("task_extra") or {}
+        if isinstance(extra, str):
+            try:
+                extra = json.loads(extra)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"extra_info['task_extra'] is not valid JSON ({e.msg}): {extra!r:.120}") from None
+        extra = plain(extra)
+        if not isinstance(extra, Mapping):
+            raise ValueError(f"extra_info['task_extra'] must be a mapping, got {type(extra).__name__}: {extra!r:.120}")
+        task = GroundTruth(ground_truth, dict(extra))
+    return Request(name, config, task, solution_str)
+
+
+def reward_dict(score: Score) -> dict[str, Any]:
+    """What ``compute_score`` returns for ``score``: the same keys for every sample.
+
+    ``score``/``acc`` (floats), ``reason`` and ``kind`` (strings: verl's metrics skip them, the
+    generation dumps show them) and one 0/1 float per reason class, ``kind/<name>``: verl averages
+    numeric ``reward_extra_info`` keys per data source, so their means are the per-class rates.
+    """
+    value = float(score.value)
+    out: dict[str, Any] = {
+        "score": value,
+        "acc": 1.0 if value >= 1.0 else 0.0,
+        "reason": "" if value >= 1.0 else str(score.info.get("reason", "")),
+        "kind": score.kind,
+    }
+    for kind, key in zip(SCORE_KINDS, KIND_KEYS):
+        out[key] = 1.0 if kind == score.kind else 0.0
+    return out
 
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict[str, Any]:
@@ -98,17 +111,12 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     ``data_source`` when it names a registered env. Task: ``extra_info["task"]`` (``Task.to_dict``, a
     dict or its JSON), else ``extra_info["task_id"]``, else the ``ground_truth`` alone.
 
-    Returns ``{"score": float in [0, 1], "acc": 1.0 if solved else 0.0, "reason": str}`` — the same
-    keys for every sample (verl stacks ``reward_extra_info`` per key across the batch); ``reason`` is
-    empty unless the env said why the score is not 1. Model output never raises; missing routing
-    information (our bug or a wrong parquet) raises ``ValueError``.
+    Returns :func:`reward_dict`: ``{"score", "acc", "reason", "kind", "kind/<name>" for every reason
+    class}``. Model output never raises (a score past its time bound is ``kind="timeout"``); missing or
+    malformed routing information (our bug or a wrong parquet) raises ``ValueError``.
     """
-    env = _route(data_source, extra_info)
-    task = _task_for(env, ground_truth, extra_info)
-    result = env.score(task, solution_str)
-    value = float(result.value)
-    reason = "" if value >= 1.0 else str(result.info.get("reason", ""))
-    return {"score": value, "acc": 1.0 if value >= 1.0 else 0.0, "reason": reason}
+    request = request_for(data_source, solution_str, ground_truth, extra_info)
+    return reward_dict(get_guard().score_many([request])[0])
 
 
 #: the name older launchers use
