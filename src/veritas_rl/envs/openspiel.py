@@ -347,6 +347,24 @@ class OpenSpielEnv(Env):
         best, value = self.best_action(task)
         return answer(best) if value == 1.0 else None
 
+    def audit_cases(self, task: Task) -> dict[str, list[str]]:
+        """Extra cases for ``veritas audit``: the string form of the gold move, and hedges between two moves."""
+        from veritas_rl.games.spiel import legal_map_from_json
+
+        legal = legal_map_from_json(task.ground_truth)
+        ids = list(legal.by_id)
+        cases: dict[str, list[str]] = {"gold": [], "hedge": []}
+        if self.config.reward_mode == "legal":
+            a = ids[0]
+            s = legal.by_id[a]
+            if legal.by_string[s] == (a,):  # the string names this action only
+                cases["gold"] += [f"<answer>{s}</answer>", f"<answer>{a}</answer> (<answer>{s}</answer>)"]
+        for b in ids[1:2]:  # outcome mode: one of two legal moves may win, never both as one answer
+            a = ids[0]
+            for x, y in [(a, b), (b, a), (legal.by_id[a], b), (a, legal.by_id[b])]:
+                cases["hedge"].append(f"<answer>{x}</answer>\n<answer>{y}</answer>")
+        return cases
+
 
 register_env("openspiel", OpenSpielEnv, OpenSpielConfig, aliases=("open_spiel",))
 
