@@ -33,6 +33,10 @@ def _task(gold: str) -> Task:
         ("-3", "-3"),
         ("0.5", ".5"),
         ("(a, b)", "(A, B)"),
+        ("1000", "1 000"),
+        ("1000", "1{,}000"),
+        ("50", "50%"),
+        ("-3", "−3"),
     ],
 )
 def test_normalised_exact_match(env, gold, answer):
@@ -41,20 +45,37 @@ def test_normalised_exact_match(env, gold, answer):
 
 @pytest.mark.parametrize(
     "gold, answer",
-    [("Paris", "Paris, France"), ("7", "7 apples"), ("7", "8"), ("New York", "NewYork"), ("yes", "no"), ("12", "1.2")],
+    [
+        ("Paris", "Paris, France"),
+        ("7", "7 apples"),
+        ("7", "8"),
+        ("New York", "NewYork"),
+        ("yes", "no"),
+        ("12", "1.2"),
+        ("7", "3+4"),  # exact match: expressions are not evaluated
+        ("918", "9, 18"),
+        ("918", "9,18"),
+    ],
 )
 def test_mismatch(env, gold, answer):
     score = env.score(_task(gold), f"<answer>{answer}</answer>")
-    assert score.value == 0.0 and score.info["reason"] == "answer does not match"
+    assert score.value == 0.0 and score.info["reason"] == "answer does not match" and score.kind == "wrong"
 
 
 def test_last_tag_wins_and_missing_tags(env):
     task = _task("42")
     assert env.score(task, "<answer>41</answer> no wait <answer>42</answer>").value == 1.0
     assert env.score(task, "<answer>42</answer> no wait <answer>41</answer>").value == 0.0
-    assert env.score(task, "42").info["reason"] == "no <answer>...</answer> tag"
-    assert env.score(task, "<answer>42").info["reason"] == "no <answer>...</answer> tag"
-    assert env.score(task, "<answer> </answer>").info["reason"] == "empty <answer> tag"
+    for text, reason in (
+        ("42", "no <answer>...</answer> tag"),
+        ("<answer>42", "no <answer>...</answer> tag"),
+        ("<answer> </answer>", "empty <answer> tag"),
+        ("<think><answer>42</answer></think>", "empty answer"),  # the gold only inside the thinking
+        ("<think><answer>42</answer></think> done", "no <answer>...</answer> tag"),
+        ("<answer>your answer</answer>", "the prompt's format example, not an answer"),
+    ):
+        score = env.score(task, text)
+        assert score.info["reason"] == reason and score.kind == "no_answer", (text, score.info)
 
 
 def test_normalize_answer():
@@ -99,9 +120,18 @@ def test_long_answer_is_fast(env):
     for text in ("<answer>" * 30_000, "<answer>" + "x " * 90_000 + "</answer>", "</answer>" * 20_000):
         assert env.score(task, text).value == 0.0
     assert time.perf_counter() - start < 0.5
+    assert env.score(task, "<answer>" + "x " * 90_000 + "</answer>").kind == "too_long"
 
 
 def test_copying_the_prompt_scores_zero(env):
     for i in range(10):
         task = env.task(i)
-        assert env.score(task, task.prompt[0]["content"]).value == 0.0
+        prompt = task.prompt[0]["content"]
+        for echo in (prompt, prompt + "\n" + prompt):
+            score = env.score(task, echo)
+            assert score.value == 0.0 and score.kind == "no_answer", score.info
+        assert env.score(task, f"{prompt}\n<answer>{task.ground_truth}</answer>").value == 1.0
+
+
+def test_a_gold_that_is_the_format_example_still_scores():
+    assert make("answer-tag").score(_task("your answer"), "<answer>Your answer</answer>").value == 1.0

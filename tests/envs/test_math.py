@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 
 import pandas as pd
 import pytest
 
 from veritas_rl.envs import Task, make
-from veritas_rl.envs.answers import CONFLICTING_BOXED
-from veritas_rl.envs.math_env import compare_math, extract_answer, gold_answer, normalize_numeric
+from veritas_rl.envs.math_env import MATH_INSTRUCTION, NO_SLOT, compare_math, extract_answer, gold_answer, normalize_numeric
 
 GSM8K_ROWS = [
     {
@@ -39,23 +41,22 @@ def env():
 @pytest.mark.parametrize(
     "text, expected, how",
     [
-        ("The answer is 5. Therefore \\boxed{7}.", "7", "boxed"),
-        ("\\boxed{3} first, then \\boxed{\\frac{1}{2}}", None, CONFLICTING_BOXED),  # one final answer only
-        ("\\boxed{\\frac{1}{2}}, i.e. \\boxed{ \\frac{1}{2} }", "\\frac{1}{2}", "boxed"),
-        ("\\boxed{\\sqrt{\\frac{a}{b}}}", "\\sqrt{\\frac{a}{b}}", "boxed"),
-        ("Final answer: 3. Checking again, the answer is 4.", "4", "the answer is"),
-        ("The answer is 4. Final answer: 3", "4", "the answer is"),
-        ("So the answer is $1,234.50.", "1,234.50", "the answer is"),
-        ("The answer is: **42**", "42", "the answer is"),
-        ("The answer is \\(42\\). Done.", "\\(42\\)", "the answer is"),
-        ("#### 5\n**Final Answer:** 6", "6", "final answer"),
-        ("The final answer is 12 apples. That is all.", "12 apples", "final answer"),
-        ("work...\n#### 72", "72", "####"),
-        ("#### Step 1\nadd 5 and 7\n#### Step 2\nso we get 12", "12", "last number"),
-        ("I think 3, no wait, 8", "8", "last number"),
-        ("it costs 2,500 dollars", "2500", "last number"),
-        ("no digits here", None, "none"),
-        ("\\boxed{unclosed 5", "5", "last number"),
+        ("The answer is 5. Therefore \\boxed{7}.", ["7"], "boxed"),
+        ("\\boxed{3} first, then \\boxed{\\frac{1}{2}}", ["3", "\\frac{1}{2}"], "boxed"),  # every box is a slot
+        ("\\boxed{\\sqrt{\\frac{a}{b}}}", ["\\sqrt{\\frac{a}{b}}"], "boxed"),
+        ("give it in \\boxed{}. So \\boxed{ 7 }", ["7"], "boxed"),  # the format example is empty
+        ("Final answer: 3. Checking again, the answer is 4.", ["4"], "the answer is"),
+        ("The answer is 4. Final answer: 3", ["4"], "the answer is"),
+        ("So the answer is $1,234.50.", ["1,234.50"], "the answer is"),
+        ("The answer is: **42**", ["42"], "the answer is"),
+        ("The answer is \\(42\\). Done.", ["\\(42\\)"], "the answer is"),
+        ("#### 5\n**Final Answer:** 6", ["6"], "final answer"),
+        ("The final answer is 12 apples. That is all.", ["12 apples"], "final answer"),
+        ("work...\n#### 72", ["72"], "####"),
+        ("#### Step 1\nadd 5 and 7\n#### Step 2\nso we get 12", None, NO_SLOT),  # no "last number" fallback
+        ("I think 3, no wait, 8", None, NO_SLOT),
+        ("no digits here", None, NO_SLOT),
+        ("\\boxed{unclosed 5", None, NO_SLOT),
     ],
 )
 def test_extraction_order(text, expected, how):
@@ -72,39 +73,109 @@ def test_extraction_order(text, expected, how):
         ("50", "50\\%"),
         ("18", "\\$18"),
         ("18", "18 dollars"),
+        ("18", "\\text{18 dollars}"),
+        ("18", "18 \\text{ dollars}"),
         ("-3", "-3"),
+        ("-3", "−3"),
         ("0.5", "\\frac{1}{2}"),
         ("0.5", ".5"),
         ("6000", "6,000"),
         ("6,000", "6000"),
+        ("1000", "1 000"),
+        ("1000", "1\\,000"),
+        ("1000", "1{,}000"),
         ("2.5", "5/2"),
         ("12", "x = 12"),
         ("42", "\\(42\\)"),
         ("42", "$42$"),
-        ("18", "\\text{18 dollars}"),
+        ("1800", "18 \\times 10^2"),
+        ("1800", "1.8e3"),
+        ("18", "\\frac{36}{2}"),
+        ("18", "\\dfrac{36}{2}"),
+        ("90", "90^\\circ"),
+        ("4 \\sqrt{2}", "\\sqrt{32}"),
+        ("4 \\sqrt{2}", "4\\sqrt{2}"),
     ],
 )
-def test_numeric_normalisation_matches(gold, answer):
+def test_value_matches(gold, answer):
     score = compare_math(gold, answer)
-    assert score.value == 1.0, score.info
+    assert score.value == 1.0 and score.kind == "correct", score.info
+
+
+# issue 14: a slot with several numbers, an expression or a number inside a word is not that number
+@pytest.mark.parametrize(
+    "gold, completion, kind",
+    [
+        ("18", "\\boxed{9, 18}", "hedge"),
+        ("3", "\\boxed{3\\sqrt{2}}", "wrong"),
+        ("3", "so \\boxed{3 + \\sqrt{5}}", "wrong"),
+        ("3", "The answer is 3 + \\sqrt{5}.", "wrong"),
+        ("3", "\\boxed{3\\pi}", "wrong"),
+        ("18", "\\boxed{18 \\times 10^2}", "wrong"),
+        ("2", "AZYUK2A", "no_answer"),
+        ("2", "\\boxed{AZYUK2A}", "no_answer"),
+        ("4 \\sqrt{2}", "\\boxed{4}", "wrong"),
+        ("18", "\\boxed{17} hmm, no: \\boxed{18}", "hedge"),
+        ("18", "\\boxed{18} or \\boxed{19}", "hedge"),
+        ("18", "The answer is 18 or 19", "no_answer"),
+        ("72", "73", "no_answer"),
+        ("72", "\\boxed{73}", "wrong"),
+        ("1234", "\\boxed{1,235}", "wrong"),
+        ("0.5", "\\boxed{0.51}", "wrong"),
+        ("5", "\\boxed{-5}", "wrong"),
+        ("1", "\\boxed{0.9999999999}", "wrong"),  # exact values compare exactly
+        ("18", "\\boxed{1,8}", "hedge"),  # a list, not 18
+        ("18", "\\boxed{eighteen}", "no_answer"),
+        ("18", "\\boxed{18} dollars? \\boxed{\\text{about 18}}", "no_answer"),
+        ("18", "\\boxed{1/0}", "no_answer"),
+    ],
+)
+def test_issue_14_slots_are_one_value(env, gold, completion, kind):
+    score = env.score(_task(gold), completion)
+    assert score.value == 0.0 and score.kind == kind, score.info
 
 
 @pytest.mark.parametrize(
-    "gold, answer", [("72", "73"), ("1234", "1,235"), ("0.5", "0.51"), ("18", "18 or 19"), ("5", "-5")]
+    "completion",
+    [
+        "\\boxed{18} and again \\boxed{ 18 }",
+        "\\boxed{\\$18} ... so \\boxed{18}",
+        "\\boxed{18} or equivalently \\boxed{18.00}",
+        "\\boxed{18} = \\boxed{\\frac{36}{2}}",
+    ],
 )
-def test_numeric_mismatch(gold, answer):
-    score = compare_math(gold, answer)
-    assert score.value == 0.0 and score.info["reason"]
+def test_repeating_one_value_is_not_a_hedge(env, completion):
+    assert env.score(_task("18"), completion).value == 1.0
+
+
+@pytest.mark.parametrize(
+    "gold_raw, completion, ok",
+    [
+        ("\\boxed{9} and \\boxed{18}", "\\boxed{9} and \\boxed{18}", True),
+        ("\\boxed{9} and \\boxed{18}", "\\boxed{18}, \\boxed{9}", True),  # bare parts: any order
+        ("\\boxed{9} and \\boxed{18}", "\\boxed{9, 18}", True),
+        ("\\boxed{9} and \\boxed{18}", "\\boxed{18}", False),  # multi-part golds keep every box
+        ("\\boxed{9} and \\boxed{18}", "\\boxed{9} \\boxed{18} \\boxed{27}", False),
+        ("9, 18", "\\boxed{18, 9}", True),
+        ("9, 18", "\\boxed{9, 17}", False),
+        ("(1, 2)", "\\boxed{(1,2)}", True),
+        ("(1, 2)", "\\boxed{(2, 1)}", False),  # a tuple is ordered
+        ("\\{1, 2\\}", "\\boxed{\\{2, 1\\}}", True),
+    ],
+)
+def test_multi_part_golds_compare_part_by_part(env, gold_raw, completion, ok):
+    score = env.score(_task(gold_answer(gold_raw)), completion)
+    assert (score.value == 1.0) is ok, score.info
 
 
 def test_normalize_numeric_values():
-    from fractions import Fraction
-
-    assert normalize_numeric("$1,234.50") == Fraction(246_9, 2)
+    assert normalize_numeric("$1,234.50") == Fraction(2469, 2)
     assert normalize_numeric("\\dfrac{3}{4}") == Fraction(3, 4)
     assert normalize_numeric("-\\frac{3}{4}") == Fraction(-3, 4)
-    assert normalize_numeric("1,23") is None  # not a thousands separator
+    assert normalize_numeric("18 \\times 10^2") == 1800
+    assert normalize_numeric("1,23") is None  # not a thousands separator: a list
     assert normalize_numeric("two") is None
+    assert normalize_numeric("\\sqrt{2}") is None  # not exact
 
 
 @pytest.mark.parametrize(
@@ -113,17 +184,29 @@ def test_normalize_numeric_values():
         ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}", True),
         ("x^2+2x+1", "(x+1)^2", True),
         ("x^2+2x+1", "(x+1)^3", False),
+        ("x^2+2x+1", "(y+1)^2", False),
         ("\\pi/2", "\\frac{\\pi}{2}", True),
         ("\\{1, 2\\}", "\\{2, 1\\}", True),
         ("3\\sqrt{3}", "\\sqrt{27}", True),
         ("3\\sqrt{3}", "\\sqrt{28}", False),
+        ("A", "(A)", True),  # a multiple-choice letter is a symbol
+        ("A", "B", False),
+        ("\\text{Tuesday}", "Tuesday", True),  # outside the grammar: normalised text
+        ("(1, 2]", "(1,2]", True),
+        ("(1, 2]", "(1, 3]", False),
     ],
 )
-def test_math_verify_symbolic(gold, answer, ok):
+def test_symbolic_and_text_golds(gold, answer, ok):
     score = compare_math(gold, answer)
     assert (score.value == 1.0) is ok, score.info
-    if ok:
-        assert score.info["match"] in ("math-verify", "exact")
+
+
+def test_gold_outside_the_grammar_goes_through_math_verify_with_the_canonical_answer():
+    # "2\sqrt{3}\text{ cm}^2" is not in our grammar; math-verify reads the gold, the answer is canonical
+    score = compare_math("2\\sqrt{3}\\text{ cm}^2", "\\sqrt{12}")
+    assert score.value == 1.0 and score.info["match"] == "math-verify", score.info
+    assert compare_math("2\\sqrt{3}\\text{ cm}^2", "\\sqrt{13}").value == 0.0
+    assert compare_math("2\\sqrt{3}\\text{ cm}^2", "\\sqrt{12}", use_math_verify=False).value == 0.0
 
 
 def test_delimited_answers_through_the_env(env):
@@ -136,41 +219,94 @@ def test_symbolic_through_the_env(env):
     task = _task("\\frac{\\sqrt{2}}{2}")
     assert env.score(task, "so we get \\boxed{\\frac{1}{\\sqrt{2}}}").value == 1.0
     assert env.score(task, "so we get \\boxed{\\frac{1}{\\sqrt{3}}}").value == 0.0
-    plain = make("math", use_math_verify=False)
-    assert plain.score(task, "\\boxed{\\frac{1}{\\sqrt{2}}}").value == 0.0
-    assert plain.score(task, "\\boxed{\\frac{\\sqrt{2}}{2}}").value == 1.0
 
 
-def test_long_inputs_are_fast(env):
-    task = _task("x^2+1")
-    cases = [
-        "\\boxed{" + "9 " * 5000 + "}",  # huge boxed: not handed to math-verify
-        "9 " * 95_000,
-        "\\boxed{" * 20_000,
-        "the answer is " * 10_000,
-        ("(" * 50_000) + ")" * 50_000,
-    ]
-    start = time.perf_counter()
-    for text in cases:
-        score = env.score(task, text)
-        assert score.value == 0.0 and score.info["reason"]
-    assert time.perf_counter() - start < 1.0
-    assert "longer than" in env.score(task, cases[0]).info["reason"]
+# the adversarial table: every one is a fast zero with the right kind
+ADVERSARIAL = [
+    ("\\boxed{" + "9 " * 5000 + "}", "too_long"),
+    ("9 " * 95_000, "no_answer"),
+    ("\\boxed{" * 25_000, "no_answer"),
+    ("<answer>" * 25_000, "no_answer"),
+    ("the answer is " * 10_000, "no_answer"),
+    (("(" * 50_000) + ")" * 50_000, "no_answer"),
+    ("\\boxed{" + "(" * 90 + "1" + ")" * 90 + "}", "too_long"),
+    ("\\boxed{9^(9^9)}", "too_long"),
+    ("\\boxed{9^{9^{9}}}", "too_long"),
+    ("\\boxed{9**(9*9*9*9*9*9*9*9*9)}", "too_long"),
+    ("\\boxed{10^{99999999}}", "too_long"),
+    ("\\boxed{2**99999999}", "too_long"),
+    ("\\boxed{1e999999}", "too_long"),
+    ("\\boxed{1e999999999}", "too_long"),
+    ("\\boxed{100000!}", "too_long"),
+    ("\\boxed{(9*9*9*9*9*9*9)!}", "too_long"),
+    ("\\boxed{factorial(10**6)}", "no_answer"),  # not an allowed function in a math answer
+    ("\\boxed{gamma(10**7)}", "no_answer"),
+    ("\\boxed{binomial(10**8, 5*10**7)}", "no_answer"),
+    ("\\boxed{x^{10^{9}}}", "too_long"),
+    ("\\boxed{sympify.__globals__['__builtins__']['__import__']('os').system('touch X')}", "no_answer"),
+    ("\\boxed{__import__('os').system('touch X')}", "no_answer"),
+    ("\\boxed{" + "1+" * 150 + "1}", "too_long"),
+    ("\\boxed{" + "x" * 10_000 + "}", "too_long"),
+]
 
 
-@pytest.mark.parametrize("answer", ["10^{99999999}", "9^{9^{9}}", "100000!", "2**99999999", "1e999999999", "2^{1000}"])
-def test_answers_that_would_explode_in_sympy_score_zero_fast(env, answer):
-    for gold in ("x^2", "42"):
+@pytest.mark.parametrize("text, kind", ADVERSARIAL)
+def test_adversarial_answers_score_zero_fast(env, text, kind):
+    for gold in ("x^2+1", "42", "(1, 2]"):
         start = time.perf_counter()
-        score = env.score(_task(gold), f"\\boxed{{{answer}}}")
-        assert score.value == 0.0 and score.info["reason"]
-        assert time.perf_counter() - start < 0.2, answer
+        score = env.score(_task(gold), text)
+        elapsed = time.perf_counter() - start
+        assert score.value == 0.0 and score.kind == kind and score.info["reason"], (gold, score.info)
+        assert elapsed < 0.05, (text[:40], elapsed)
+
+
+def _score_in(env, task, text):
+    start = time.perf_counter()
+    score = env.score(task, text)
+    return score, time.perf_counter() - start
+
+
+def test_bounds_hold_in_worker_threads(env):
+    # verl's reward manager scores in a thread pool, where math-verify's signal timeout is off: the grammar's
+    # bounds must hold there too, for golds inside the grammar and outside it (math-verify's path)
+    texts = ["\\boxed{9^(9^9)}", "\\boxed{" + "(" * 90 + "1" + ")" * 90 + "}", "\\boxed{x^{10^{9}}}"]
+    tasks = [_task("42"), _task("x^2+1"), _task("2\\sqrt{3}\\text{ cm}^2")]
+    jobs = [(task, text) for task in tasks for text in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda job: _score_in(env, *job), jobs))
+    for score, elapsed in results:
+        assert score.value == 0.0 and score.kind == "too_long" and elapsed < 0.05, (score.info, elapsed)
+    seen = {}
+    thread = threading.Thread(target=lambda: seen.update(result=_score_in(env, tasks[2], "\\boxed{\\sqrt{12}}")))
+    thread.start()
+    thread.join(timeout=30)
+    assert seen["result"][0].value == 1.0  # math-verify still works off the main thread
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "asdf qwer zxcv",
+        "\\boxed{}",
+        "",
+        "   ",
+        "<think>the answer is \\boxed{42}</think>",
+        "<think>the answer is \\boxed{42}</think> I am not sure.",
+        "<think>the answer is \\boxed{42}",
+        "Solve the problem step by step, then give the final answer in \\boxed{}.",
+    ],
+)
+def test_garbage_and_answers_only_in_thinking_score_zero(env, completion):
+    score = env.score(_task("42"), completion)
+    assert score.value == 0.0 and score.kind == "no_answer", score.info
 
 
 def test_gold_answer_forms():
     assert gold_answer(GSM8K_ROWS[0]["answer"]) == "72"
     assert gold_answer("so \\boxed{\\frac{1}{2}} is it") == "\\frac{1}{2}"
     assert gold_answer(" 17 ") == "17"
+    assert gold_answer("(a) \\boxed{9} (b) \\boxed{18}") == "9, 18"  # multi-part: every box is kept
+    assert gold_answer("\\boxed{}, then \\boxed{4}") == "4"
 
 
 def test_default_is_offline_gsm_symbolic(env):
@@ -207,7 +343,8 @@ def test_local_file_loading(tmp_path, kind):
     assert env.score(task, "#### 71").value == 0.0
     assert env.task(2).ground_truth == "6,000"
     assert env.score(env.task(2), "\\boxed{6000}").value == 1.0
-    assert env.score(env.task(1), "She earned $10.00.").value == 1.0
+    assert env.score(env.task(1), "She earned \\boxed{\\$10.00}.").value == 1.0
+    assert env.score(env.task(1), "She earned $10.00.").kind == "no_answer"  # a number in prose is not an answer
 
 
 def test_local_files_concatenate_and_max_tasks(tmp_path):
@@ -258,8 +395,19 @@ def test_answer_slot_helpers():
 def test_copying_the_prompt_scores_zero(env):
     for i in range(10):
         task = env.task(i)
-        score = env.score(task, task.prompt[0]["content"])
-        assert score.value == 0.0 and score.info["reason"]
+        prompt = task.prompt[0]["content"]
+        question = prompt[: -len(MATH_INSTRUCTION)]
+        for echo in (prompt, question, prompt + "\n" + prompt, question + "\nthe answer is", MATH_INSTRUCTION.strip()):
+            score = env.score(task, echo)
+            assert score.value == 0.0 and score.kind == "no_answer", (echo[-80:], score.info)
+        # restating the question and then answering is fine; the question's own numbers are not the answer
+        assert env.score(task, f"{question}\nSo \\boxed{{{task.ground_truth}}}").value == 1.0
+
+
+def test_a_prompt_that_states_an_answer_is_not_graded_when_echoed(env):
+    task = Task("math", 0, [{"role": "user", "content": "The answer is 42? Check it." + MATH_INSTRUCTION}], "42", {})
+    assert env.score(task, task.prompt[0]["content"]).kind == "no_answer"
+    assert env.score(task, task.prompt[0]["content"] + " Yes: \\boxed{42}").value == 1.0
 
 
 def test_conflicting_boxed_answers_score_zero():
@@ -268,5 +416,64 @@ def test_conflicting_boxed_answers_score_zero():
     gold = task.ground_truth
     assert env.score(task, f"\\boxed{{{gold}}}").value == 1.0
     hedged = env.score(task, f"\\boxed{{{gold}1}} or maybe \\boxed{{{gold}}}")
-    assert hedged.value == 0.0 and "several different" in hedged.info["reason"]
+    assert hedged.value == 0.0 and hedged.kind == "hedge" and "different" in hedged.info["reason"]
     assert env.score(task, f"\\boxed{{{gold}}} and again \\boxed{{ {gold} }}").value == 1.0
+
+
+def test_math_verify_path_refuses_answers_too_large_for_sympy():
+    gold = "2\\sqrt{3}\\text{ cm}^2"  # outside the grammar: the math-verify path
+    for answer in ("(x+1)^{1000}", "(x+1)^{y}", "x!", "+".join(["x"] * 60)):
+        start = time.perf_counter()
+        score = compare_math(gold, answer)
+        assert score.value == 0.0 and score.kind == "too_long", (answer, score.info)
+        assert time.perf_counter() - start < 0.05
+    assert compare_math(gold, "(x+1)^{2}").kind == "wrong"  # small enough: math-verify says no
+
+
+# correct answers in many accepted forms; math-verify (on the gold side) and verl's own GSM8K reward are the
+# independent references. We accept a few forms math-verify does not ("18 dollars", "1 800", "1\,800",
+# "50\%"), on purpose; verl's strict GSM8K reward accepts only "#### <digits and commas>".
+REFERENCE_FORMS = [
+    ("18", "\\boxed{18}", True),
+    ("18", "\\boxed{18.0}", True),
+    ("18", "\\boxed{18.00}", True),
+    ("18", "\\boxed{\\$18}", True),
+    ("18", "The answer is $18.", True),
+    ("18", "\\boxed{18 \\text{ dollars}}", True),
+    ("18", "\\boxed{18 dollars}", False),
+    ("18", "\\boxed{\\frac{36}{2}}", True),
+    ("18", "\\boxed{\\dfrac{36}{2}}", True),
+    ("18", "\\boxed{36/2}", True),
+    ("18", "\\boxed{x = 18}", True),
+    ("18", "The final answer is 18", True),
+    ("18", "Final answer: \\(18\\)", True),
+    ("18", "<think>hmm, 17?</think>\\boxed{18}", True),
+    ("18", "\\boxed{18}\n\n\\boxed{18}", True),
+    ("18", "#### 18", True),
+    ("18", "#### $18", True),
+    ("1800", "\\boxed{1,800}", True),
+    ("1800", "\\boxed{1{,}800}", True),
+    ("1800", "\\boxed{1 800}", False),
+    ("1800", "\\boxed{1\\,800}", False),
+    ("1800", "\\boxed{18 \\times 10^2}", True),
+    ("1800", "\\boxed{1.8 \\times 10^{3}}", True),
+    ("1800", "#### 1,800", True),
+    ("1800", "#### 1800", True),
+    ("50", "\\boxed{50\\%}", False),
+    ("-3", "\\boxed{-3}", True),
+    ("-3", "\\boxed{−3}", True),
+    ("0.5", "\\boxed{\\frac{1}{2}}", True),
+    ("0.5", "\\boxed{.5}", True),
+]
+
+
+@pytest.mark.parametrize("gold, completion, math_verify_agrees", REFERENCE_FORMS)
+def test_accepted_forms_against_references(env, gold, completion, math_verify_agrees):
+    from math_verify import parse, verify
+    from verl.utils.reward_score import gsm8k
+
+    assert env.score(_task(gold), completion).value == 1.0
+    reference = verify(parse(f"\\boxed{{{gold}}}"), parse(completion))
+    assert reference is math_verify_agrees
+    if completion.startswith("#### ") and "$" not in completion:
+        assert gsm8k.compute_score(completion, gold) == 1.0

@@ -265,12 +265,43 @@ def test_undefined_values(text):
 
 def test_latency_bound_over_the_adversarial_table():
     texts = [t for t, _ in REFUSED] + UNBOUNDED + [t for t, _ in ACCEPTED] + ["\\boxed{" * 25_000, "(" * 10_000]
-    times = []
-    for text in texts * 3:
-        start = time.perf_counter()
-        try:
-            evaluate(parse(text, functions=FUNCS, symbols=SYMS))
-        except ExprError:
-            pass
-        times.append(time.perf_counter() - start)
-    assert max(times) < 0.01, max(times)
+    worst = 0.0
+    for text in texts:
+        best = float("inf")
+        for _ in range(3):  # the best of three: the machine is shared, a scheduler pause is not our cost
+            start = time.perf_counter()
+            try:
+                evaluate(parse(text, functions=FUNCS, symbols=SYMS))
+            except ExprError:
+                pass
+            best = min(best, time.perf_counter() - start)
+        worst = max(worst, best)
+    assert worst < 0.01, worst
+
+
+@pytest.mark.parametrize(
+    "text, rendered",
+    [
+        ("18 \\times 10^2", "18 \\cdot {10}^{2}"),
+        ("\\frac{36}{2}", "\\frac{36}{2}"),
+        ("1.5", "1.5"),
+        ("1/3", "\\frac{1}{3}"),
+        ("-2^2", "-{2}^{2}"),
+        ("(-2)^2", "{\\left(-2\\right)}^{2}"),
+        ("3\\sqrt{2}", "3 \\cdot \\sqrt{2}"),
+        ("\\sqrt[3]{8}", "\\sqrt[3]{8}"),
+        ("2\\pi x", "2 \\cdot \\pi \\cdot x"),
+        ("a-(b-c)", "a - \\left(b - c\\right)"),
+        ("\\sin(x)^2", "{\\sin\\left(x\\right)}^{2}"),
+        ("(a+b)!", "\\left(a + b\\right)!"),
+    ],
+)
+def test_latex_rendering_reads_back_to_the_same_value(text, rendered):
+    from veritas_rl.envs.safe_expr import latex
+
+    syms = frozenset("abcx")
+    node = parse(text, functions=FUNCS, symbols=syms)
+    assert latex(node) == rendered
+    env = {"a": Fraction(7), "b": Fraction(3), "c": Fraction(2), "x": Fraction(1, 3)}
+    again = parse(latex(node), functions=FUNCS, symbols=syms)
+    assert evaluate(again, env) == pytest.approx(evaluate(node, env))

@@ -1,8 +1,13 @@
 """``answer-tag``: exact match of the last ``<answer>...</answer>`` against the gold answer, any Q/A data.
 
 Both sides are normalised before comparing: surrounding whitespace dropped, inner whitespace
-collapsed, case folded, a trailing period dropped; a side that is one number (``1,234``, ``$5``,
-``7.0``, ``50%``) becomes its canonical form, so ``7.0`` matches ``7``.
+collapsed, case folded, a trailing period dropped; a side that is one number literal in the strict
+grammar of ``safe_expr`` (``1,234``, ``1 000``, ``$5``, ``7.0``, ``50%``, ``-3``) becomes its canonical
+form, so ``7.0`` matches ``7``; expressions are not evaluated (``3+4`` does not match ``7``).
+
+Only the last ``<answer>`` tag is graded (an earlier one is a draft, not a hedge: it cannot earn
+credit). No tag, an empty tag, the prompt's own format example (``<answer>your answer</answer>``) and a
+completion that only repeats the prompt score 0 with kind ``no_answer``; a different answer is ``wrong``.
 
 Questions come from the same sources as ``math`` (``data_files``, ``dataset_name``, or offline a
 reasoning-gym dataset — by default ``basic_arithmetic`` two-term sums).
@@ -17,9 +22,11 @@ from typing import Any
 from veritas_rl.envs.answers import format_number, last_tag, parse_number
 from veritas_rl.envs.base import Score, Task, register_env
 from veritas_rl.envs.math_env import QAEnv, QASourceConfig
+from veritas_rl.envs.safe_expr import ExprError, format_fraction, parse
 
+FORMAT_EXAMPLE = "your answer"
 ANSWER_TAG_INSTRUCTION = (
-    "\n\nGive your final answer inside <answer></answer> tags, for example <answer>your answer</answer>. "
+    f"\n\nGive your final answer inside <answer></answer> tags, for example <answer>{FORMAT_EXAMPLE}</answer>. "
     "Only the text inside the last pair of tags is graded, by exact match."
 )
 SMALL_SUMS = {
@@ -34,11 +41,33 @@ SMALL_SUMS = {
 MAX_ANSWER_CHARS = 10_000
 
 
+def _number_literal(s: str) -> str | None:
+    """Canonical text of ``s`` when it is one number literal (``$1,000.50``, ``-7.0``, ``50%``), else ``None``."""
+    t = s.replace("$", "").strip()
+    if t.endswith("%"):
+        t = t[:-1].strip()
+    if not t or len(t) > 64:
+        return None
+    try:
+        node = parse(t)
+    except ExprError:
+        return None
+    negative = node.op == "neg"
+    if negative:
+        node = node.args[0]
+    if node.op != "num":
+        return None
+    return format_fraction(-node.value if negative else node.value)
+
+
 def normalize_answer(text: str) -> str:
     """Whitespace collapsed, case folded, trailing period dropped; a lone number in canonical form."""
     s = " ".join(unicodedata.normalize("NFKC", str(text)).split()).casefold()
     s = s.rstrip(".").rstrip()
-    value = parse_number(s)
+    number = _number_literal(s)
+    if number is not None:
+        return number
+    value = parse_number(s)  # "3/4" written as a fraction literal
     return format_number(value) if value is not None else s
 
 
@@ -54,15 +83,19 @@ class AnswerTagEnv(QAEnv):
     instruction = ANSWER_TAG_INSTRUCTION
 
     def _score(self, task: Task, answer: str) -> Score:
+        answer, echoed = self.after_prompt_echo(task, answer)
         slot = last_tag(answer, "answer")
         if slot is None:
-            return Score.zero("no <answer>...</answer> tag")
+            why = "the completion repeats the prompt and gives no answer" if echoed else "no <answer>...</answer> tag"
+            return Score.zero(why, kind="no_answer")
         if len(slot) > MAX_ANSWER_CHARS:
-            return Score.zero(f"answer longer than {MAX_ANSWER_CHARS} characters")
+            return Score.zero(f"answer longer than {MAX_ANSWER_CHARS} characters", kind="too_long")
         got = normalize_answer(slot)
         if not got:
-            return Score.zero("empty <answer> tag")
+            return Score.zero("empty <answer> tag", kind="no_answer")
         want = normalize_answer(task.ground_truth)
+        if got == normalize_answer(FORMAT_EXAMPLE) and want != got:
+            return Score.zero("the prompt's format example, not an answer", kind="no_answer")
         if got != want:
             return Score.zero("answer does not match", answer=got[:200], expected=want[:200])
         return Score(1.0, {"reason": "correct"})

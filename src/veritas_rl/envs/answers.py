@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import Callable, Iterable, TypeVar
+
+T = TypeVar("T")
 
 #: One number as written in prose: optional sign, ``$``, thousands separators, decimals, percent.
 NUMBER_RE = re.compile(r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?|-?\$?\s?\.\d+%?")
@@ -24,18 +27,27 @@ def looks_expensive(text: str) -> bool:
     return _EXPENSIVE.search(text) is not None
 
 
-def _closing_brace(text: str, start: int) -> int | None:
-    """Index of the ``}`` that closes the ``{`` just before ``start`` (nested braces counted), or ``None``."""
-    depth = 1
-    for j in range(start, len(text)):
-        c = text[j]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return j
-    return None
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\{")
+#: a brace group longer than this counts as unclosed (no answer is that long; it bounds every scan)
+MAX_BOX_CHARS = 20_000
+
+
+def closing_brace(text: str, start: int, limit: int = MAX_BOX_CHARS) -> int | None:
+    """Index of the ``}`` that closes the ``{`` just before ``start`` (nested braces counted), or ``None``
+    when it is not closed within ``limit`` characters. C-speed ``find``/``count`` per closing brace."""
+    stop = min(len(text), start + limit)
+    depth, pos = 1, start
+    while True:
+        close = text.find("}", pos, stop)
+        if close < 0:
+            return None
+        depth += text.count("{", pos, close) - 1
+        if depth == 0:
+            return close
+        pos = close + 1
+
+
+_closing_brace = closing_brace
 
 
 _BOX_OPENERS = ("\\boxed{", "\\fbox{")
@@ -66,34 +78,55 @@ MAX_BOXED_ANSWERS = 64
 CONFLICTING_BOXED = "several different \\boxed{} answers (a hedge scores 0)"
 
 
-def boxed_answers(text: str) -> list[str]:
-    r"""Contents of every top-level ``\boxed{...}`` / ``\fbox{...}`` in order (linear time: boxes nested in a
-    box are part of it; an unclosed box ends the scan)."""
+def boxed_answers(text: str, limit: int = MAX_BOXED_ANSWERS) -> list[str]:
+    r"""Contents of the top-level ``\boxed{...}`` / ``\fbox{...}`` in order, at most ``limit + 1`` of them.
+
+    Linear time: one regex pass finds the openers (a box nested in a box is part of it), one brace scan
+    per box (at most ``MAX_BOX_CHARS``); an unclosed box ends the scan.
+    """
     found: list[str] = []
     pos = 0
-    while len(found) <= MAX_BOXED_ANSWERS:
-        starts = [(at, m) for m in _BOX_OPENERS if (at := text.find(m, pos)) >= 0]
-        if not starts:
-            break
-        at, marker = min(starts)
-        i = at + len(marker)
-        end = _closing_brace(text, i)
+    for m in _BOX_OPEN.finditer(text):
+        if m.start() < pos:
+            continue  # nested inside the previous box
+        end = _closing_brace(text, m.end())
         if end is None:
             break
-        found.append(text[i:end])
+        found.append(text[m.end() : end])
         pos = end + 1
+        if len(found) > limit:
+            break
     return found
 
 
-def boxed_answer(text: str) -> tuple[str | None, str]:
+def distinct_answers(answers: Iterable[T], same: Callable[[T, T], bool], *, stop_at: int = 2) -> list[T]:
+    """Representatives of ``answers`` up to ``same`` (first of each class), stopping once ``stop_at`` are found.
+
+    The hedge check: two or more distinct final answers is a hedge. ``same`` compares by value (``18`` and
+    ``18.00``) or by normalised text; each answer is compared with at most ``stop_at - 1`` representatives.
+    """
+    reps: list[T] = []
+    for a in answers:
+        if not any(same(r, a) for r in reps):
+            reps.append(a)
+            if len(reps) >= stop_at:
+                break
+    return reps
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def boxed_answer(text: str, same: Callable[[str, str], bool] = _same_text) -> tuple[str | None, str]:
     r"""``(content, reason)`` of the final ``\boxed{}`` answer; ``None`` when there is none, or when the text
-    boxes several *different* answers (``\boxed{True} \boxed{False}`` must not win by covering both)."""
+    boxes several *different* answers (``\boxed{True} \boxed{False}`` must not win by covering both).
+    ``same`` decides which boxes are the same answer (default: equal after collapsing whitespace)."""
     last = last_boxed(text)
     if last is None:
         return None, "no \\boxed{} answer"
-    distinct = {" ".join(b.split()) for b in boxed_answers(text)}
-    distinct.add(" ".join(last.split()))
-    if len(distinct) > 1:
+    boxes = boxed_answers(text)
+    if len(distinct_answers([*boxes, last], same)) > 1:
         return None, CONFLICTING_BOXED
     return last, "ok"
 

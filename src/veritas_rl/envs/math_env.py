@@ -7,42 +7,60 @@ Questions come from, in order of precedence:
   ``subset="main"``, ``split="test"``) — needs the hub or a local HF cache;
 * otherwise (offline default) the reasoning-gym dataset ``rg_dataset`` (``gsm_symbolic``).
 
-Gold answers in GSM8K style (``... #### 72``) keep the part after ``####``.
+Gold answers in GSM8K style (``... #### 72``) keep the part after ``####``; a gold with several
+``\boxed{}`` keeps all of them, as the parts of a multi-part answer.
 
-The answer is extracted from the completion in this order: the last ``\boxed{}`` (nested braces),
-"the answer is", "final answer", ``####``, and finally the last number in the text. Numbers compare
-exactly after normalisation (thousands commas, ``$``, trailing ``.0``, ``%``); anything symbolic goes
-through math-verify (inputs are length-capped and time-limited).
+The answer slots are every non-empty ``\boxed{}`` of the completion (after the last ``</think>``, and
+after any copy of the prompt), else the rest of the line after "the answer is", "final answer" or
+``####``; there is no "last number in the text" fallback. A slot is cleaned (math delimiters, ``$``,
+a trailing ``%`` or degree sign, ``\text{}``, a ``x =`` prefix, trailing unit words such as
+``dollars``) and must then be ONE value in the strict grammar of :mod:`veritas_rl.envs.safe_expr`
+(a list only where the gold is a list): ``\boxed{9, 18}``, ``3 + \sqrt{5}``, ``AZYUK2A`` are not
+"the number in them". Values compare exactly where exact (``18 \times 10^2`` is 1800, ``\frac{36}{2}``
+is 18, ``18.00`` is 18), to 1e-9 relative otherwise (``\sqrt{32}`` is ``4\sqrt{2}``), and expressions
+with symbols at three fixed points (``(x+1)^2`` is ``x^2+2x+1``). Two or more different values among
+the slots is a hedge (kind ``hedge``), compared by value. A gold the grammar does not read (an
+interval, text) is compared as normalised text, then through math-verify with the answer in
+LaTeX rendered from its parse tree — never raw model text.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import string
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from veritas_rl.envs.answers import (
-    CONFLICTING_BOXED,
-    NUMBER_RE,
     after_last_marker,
-    boxed_answer,
-    format_number,
+    boxed_answers,
+    closing_brace,
+    distinct_answers,
     last_boxed,
-    last_number,
-    looks_expensive,
-    parse_number,
 )
 from veritas_rl.envs.base import Env, Score, Task, register_env
+from veritas_rl.envs.safe_expr import (
+    MATH_FUNCTIONS,
+    ExprError,
+    Limits,
+    Node,
+    Number,
+    evaluate,
+    latex,
+    parse_list,
+    symbols_of,
+)
 
 log = logging.getLogger(__name__)
 
 MATH_INSTRUCTION = "\n\nSolve the problem step by step, then give the final answer in \\boxed{}."
-#: slots longer than this are not handed to math-verify (its parser is slow on long input)
-MATH_VERIFY_MAX_CHARS = 300
 MATH_VERIFY_TIMEOUT_S = 2
+#: a prompt (or question) shorter than this is not looked for as an echo in the completion
+MIN_ECHO_CHARS = 20
 
 
 # =============================================================================================
@@ -142,7 +160,7 @@ class QASource:
         self.rows: list[dict[str, str]] | None = None
         self.rg = None
         if config.source == "reasoning-gym":
-            from veritas_rl.envs.reasoning_gym_env import build_rg_dataset
+            from veritas_rl.envs.reasoning_gym import build_rg_dataset
 
             self.rg = build_rg_dataset(
                 config.rg_dataset, dict(config.rg_config), seed=config.seed, size=config.size, key="rg_dataset"
@@ -166,32 +184,41 @@ class QASource:
 
 
 def gold_answer(raw: str) -> str:
-    r"""The final answer inside a dataset's answer field: after ``####`` (GSM8K), in ``\boxed{}``, or all of it."""
+    r"""The final answer inside a dataset's answer field: after ``####`` (GSM8K), in ``\boxed{}``, or all of it.
+
+    A gold with several boxes (a multi-part answer) keeps every box, joined by ``", "``: each is one part.
+    """
     text = str(raw)
     if "####" in text:
-        text = text.rsplit("####", 1)[1]
-    else:
-        boxed = last_boxed(text)
-        if boxed is not None:
-            text = boxed
-    return text.strip()
+        return text.rsplit("####", 1)[1].strip()
+    boxes = [b.strip() for b in boxed_answers(text) if b.strip()]
+    if len(boxes) > 1:
+        return ", ".join(boxes)
+    if boxes:
+        return boxes[0]
+    boxed = last_boxed(text)  # ``\boxed 5``
+    return (boxed if boxed is not None else text).strip()
 
 
 # =============================================================================================
-# answer extraction and comparison
+# answer extraction
 # =============================================================================================
 
 _MARKERS = (("the answer is", "the answer is"), ("final answer", "final answer"), ("####", "####"))
 _NUMBER_START = frozenset("-+$\\.0123456789")
+NO_SLOT = "no answer found (no \\boxed{}, 'the answer is', 'final answer' or '####')"
 
 
-def extract_answer(text: str) -> tuple[str | None, str]:
-    r"""``(answer text, how)``: ``\boxed{}``, "the answer is", "final answer", ``####``, last number — in that order."""
-    boxed, why = boxed_answer(text)
-    if boxed is not None:
-        return boxed.strip(), "boxed"
-    if why == CONFLICTING_BOXED:
-        return None, why
+def extract_answer(text: str) -> tuple[list[str] | None, str]:
+    r"""``(slots, how)``: every non-empty top-level ``\boxed{}`` (how ``"boxed"``), else the slot after the last
+    "the answer is", "final answer" or ``####`` (in that order of preference); ``(None, NO_SLOT)`` when none.
+
+    There is no "last number in the text" fallback: a number inside prose is not a stated answer.
+    """
+    boxes = [b.strip() for b in boxed_answers(text)]
+    boxes = [b for b in boxes if b]  # the prompt's own format example is an empty \boxed{}
+    if boxes:
+        return boxes, "boxed"
     for marker, how in _MARKERS:
         slot = after_last_marker(text, marker)
         if slot is not None:
@@ -199,11 +226,8 @@ def extract_answer(text: str) -> tuple[str | None, str]:
             if marker == "####" and slot[:1] not in _NUMBER_START:
                 continue  # a Markdown heading ("#### Step 2"), not GSM8K's answer line
             if slot:
-                return slot, how
-    number = last_number(text)
-    if number is not None:
-        return format_number(number), "last number"
-    return None, "none"
+                return [slot], how
+    return None, NO_SLOT
 
 
 def _trim_slot(slot: str) -> str:
@@ -229,89 +253,267 @@ def _strip_math_delimiters(text: str) -> str:
     return s.strip("$").strip()
 
 
+# =============================================================================================
+# the answer grammar: one value (or a list for a multi-part gold), compared by value
+# =============================================================================================
+
+#: functions and constants a math answer may use (see ``safe_expr``); every single ASCII letter but ``e``
+#: is a symbol (``x``, ``n``, ``A`` for a multiple-choice letter)
+MATH_ANSWER_FUNCTIONS = MATH_FUNCTIONS | {"abs"}
+MATH_SYMBOLS = frozenset(string.ascii_letters) - {"e"}
+#: bounds on model text; a gold (trusted) gets more room
+ANSWER_LIMITS = Limits()
+GOLD_LIMITS = Limits(max_chars=2000, max_tokens=1000, max_depth=48)
+#: a slot longer than this is not even cleaned (the grammar's own bound is ``ANSWER_LIMITS.max_chars``)
+MAX_SLOT_CHARS = 1000
+#: at most this many parts in a list answer
+MAX_PARTS = 16
+_WRAPPERS = ("\\text{", "\\textbf{", "\\textrm{", "\\mathrm{", "\\mathbf{", "\\mbox{")
+_UNIT_STOP = frozenset(n.lower() for n in (*MATH_ANSWER_FUNCTIONS, "sqrt", "frac", "dfrac", "times", "cdot", "div"))
+_EQ_LHS = re.compile(r"\s*[A-Za-z][A-Za-z0-9_]{0,20}\s*")
+
+
+def clean_slot(text: str) -> str:
+    r"""What a slot says once the decoration is gone: math delimiters, ``$``/``\$`` currency, a trailing
+    ``%``/``\%``/degree sign, ``\text{}``-style wrappers, a ``name =`` prefix (``x = 5``), trailing unit words
+    (``18 dollars``, ``12 apples``; never a function or constant name, so ``3 pi`` keeps its ``pi``)."""
+    s = _strip_math_delimiters(text)
+    s = s.replace("\\$", "").replace("$", "")
+    for wrapper in _WRAPPERS:  # unwrap \text{...} (bounded: each pass removes one wrapper)
+        while True:
+            at = s.find(wrapper)
+            if at < 0:
+                break
+            end = closing_brace(s, at + len(wrapper))
+            if end is None:
+                break
+            s = f"{s[:at]} {s[at + len(wrapper) : end]} {s[end + 1 :]}"
+    s = s.strip().rstrip(".").strip()
+    for tail in ("\\%", "%", "^\\circ", "^{\\circ}", "\u00b0", "\\circ"):
+        if s.endswith(tail):
+            s = s[: -len(tail)].strip()
+    if "=" in s:
+        lhs, rhs = s.rsplit("=", 1)
+        if not lhs.strip() or _EQ_LHS.fullmatch(lhs):
+            s = rhs.strip()
+    # trailing unit words
+    while True:
+        head, _, word = s.rpartition(" ")
+        w = word.rstrip(".")
+        if not head.strip() or not (w.isascii() and w.isalpha() and len(w) >= 2) or w.lower() in _UNIT_STOP:
+            break
+        s = head.rstrip()
+    return s.strip()
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """An answer in the grammar: its parts (one for a plain answer) and whether their order matters."""
+
+    items: tuple[Node, ...]
+    ordered: bool
+
+
+def parse_answer(text: str, *, limits: Limits = ANSWER_LIMITS) -> Parsed:
+    r"""Parse a slot (``\boxed{}`` content or marker slot) into :class:`Parsed`; raises :class:`ExprError`."""
+    if len(text) > MAX_SLOT_CHARS:
+        raise ExprError(f"answer longer than {MAX_SLOT_CHARS} characters", "too_long")
+    s = clean_slot(text)
+    if not s:
+        raise ExprError("empty answer")
+    items, brackets = parse_list(s, functions=MATH_ANSWER_FUNCTIONS, symbols=MATH_SYMBOLS, limits=limits)
+    if len(items) > MAX_PARTS:
+        raise ExprError(f"more than {MAX_PARTS} parts", "too_long")
+    return Parsed(items, brackets in ("()", "[]"))
+
+
+#: the points a symbolic answer is evaluated at (symbol ``c`` gets ``base + 0.0437 * (ord(c) % 26)``)
+_POINT_BASES = (0.5772156649015329, 1.2020569031595942, 0.9159655941772190)
+
+
+def signature(node: Node, limits: Limits = ANSWER_LIMITS) -> tuple:
+    """The value of ``node`` at each evaluation point (a constant repeats its exact value); ``None`` where
+    undefined. Raises :class:`ExprError` (``too_long``) when a bound is hit, so this is also the bound check."""
+    names = symbols_of(node)
+    if not names:
+        return (evaluate(node, limits=limits),) * len(_POINT_BASES)
+    out = []
+    for base in _POINT_BASES:
+        env = {n: base + 0.0437 * (ord(n) % 26) for n in names}
+        try:
+            out.append(evaluate(node, env, limits=limits))
+        except ExprError as err:
+            if err.kind == "too_long":
+                raise
+            out.append(None)
+    return tuple(out)
+
+
+def _close(a: Number, b: Number) -> bool:
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a == b
+    try:
+        x, y = complex(a), complex(b)
+    except OverflowError:
+        return False
+    return abs(x - y) <= 1e-9 * max(1.0, abs(x), abs(y))
+
+
+def same_value(a: tuple, b: tuple) -> bool:
+    """Two signatures agree at every point (and are defined at the same points, at least two of them)."""
+    defined = 0
+    for x, y in zip(a, b):
+        if (x is None) != (y is None):
+            return False
+        if x is not None:
+            if not _close(x, y):
+                return False
+            defined += 1
+    return defined >= 2
+
+
+def _match_parts(gold: list[tuple], got: list[tuple], ordered: bool) -> int:
+    """How many gold parts ``got`` matches (in order, or as a multiset)."""
+    if ordered:
+        return sum(same_value(g, a) for g, a in zip(gold, got))
+    unused = list(got)
+    matched = 0
+    for g in gold:
+        for k, a in enumerate(unused):
+            if same_value(g, a):
+                matched += 1
+                del unused[k]
+                break
+    return matched
+
+
 def normalize_numeric(text: str) -> Fraction | None:
-    r"""A number from an answer slot: ``$1,234.50``, ``72.0``, ``50%``, ``\$18``, ``18 dollars``, ``\frac{1}{2}``."""
-    s = _strip_math_delimiters(text).replace("\\$", "$").replace("\\%", "%").replace("\\,", "").replace("{,}", ",")
-    s = s.replace("\\!", "").replace("\\text{", "").replace("\\mathrm{", "")
-    frac = _latex_frac(s)
-    if frac is not None:
-        return frac
-    value = parse_number(s.strip("{}"))
-    if value is not None:
-        return value
-    # "18 dollars", "x = 5": the slot holds one number and words
-    if len(s) <= 80:
-        words = s.replace("=", " ").split()
-        numeric = [w for w in words if parse_number(w) is not None]
-        if len(numeric) == 1:
-            return parse_number(numeric[0])
-    return None
+    r"""The exact number a slot states (``$1,234.50``, ``72.0``, ``50%``, ``\$18``, ``18 dollars``,
+    ``\frac{1}{2}``, ``18 \times 10^2``), or ``None`` (not one exact number, or not in the grammar)."""
+    try:
+        parsed = parse_answer(text)
+        if len(parsed.items) != 1 or symbols_of(parsed.items[0]):
+            return None
+        value = evaluate(parsed.items[0])
+    except ExprError:
+        return None
+    return value if isinstance(value, Fraction) else None
 
 
-def _latex_frac(s: str) -> Fraction | None:
-    for head in ("\\dfrac{", "\\tfrac{", "\\frac{"):
-        if s.startswith(head) or s.startswith("-" + head):
-            sign = -1 if s.startswith("-") else 1
-            body = s[len(head) + (sign < 0) :]
-            num, sep, rest = body.partition("}{")
-            if not sep or not rest.endswith("}"):
-                return None
-            n, d = parse_number(num), parse_number(rest[:-1])
-            if n is None or d is None or d == 0:
-                return None
-            return sign * n / d
-    return None
+#: an answer handed to math-verify (sympy) has at most this many nodes and no symbolic power above this
+MAX_SYMPY_NODES = 80
+MAX_SYMPY_POWER = 12
 
 
-def math_verify_equal(gold: str, answer: str) -> tuple[bool, str]:
-    """math-verify equivalence of two short LaTeX/plain answers; ``(equal, note)``. Never raises."""
-    if len(answer) > MATH_VERIFY_MAX_CHARS or len(gold) > MATH_VERIFY_MAX_CHARS:
-        return False, f"answer longer than {MATH_VERIFY_MAX_CHARS} characters for symbolic comparison"
-    if looks_expensive(answer) or looks_expensive(gold):
-        return False, "answer too expensive to evaluate symbolically (huge exponent or factorial)"
-    from math_verify import parse, verify
+def sympy_sized(node: Node) -> bool:
+    """Small enough for sympy's simplification: few nodes, no ``(x+1)^{1000}`` to expand."""
+    count, stack = 0, [node]
+    while stack:
+        n = stack.pop()
+        count += 1
+        if count > MAX_SYMPY_NODES:
+            return False
+        if n.op in ("pow", "fact") and symbols_of(n):
+            exponent = n.args[-1]
+            if n.op == "fact" or symbols_of(exponent):
+                return False
+            try:
+                value = evaluate(exponent)
+            except ExprError:
+                return False
+            if not isinstance(value, Fraction) or abs(value) > MAX_SYMPY_POWER:
+                return False
+        stack.extend(n.args)
+    return True
+
+
+def math_verify_equal(gold: str, answer_latex: str) -> tuple[bool, str]:
+    """math-verify equivalence of a (trusted) gold and a grammar-accepted answer, rendered from its tree.
+
+    Only for golds our grammar does not read (intervals, text with units, matrices). The answer is never raw
+    model text: it is :func:`latex` output of a node whose every constant already passed the bounds
+    (``signature``) and that is :func:`sympy_sized`, so sympy sees only digits, operators and allowed names of
+    bounded size. math-verify's own
+    timeout uses signals, which work only in the main thread; elsewhere (verl's reward thread pool) it runs
+    without one, relying on those bounds.
+    """
+    if len(gold) > GOLD_LIMITS.max_chars or len(answer_latex) > 8 * ANSWER_LIMITS.max_chars:
+        return False, "too long for symbolic comparison"
+    from math_verify import LatexExtractionConfig, parse, verify
 
     timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
     try:
-        g = parse(f"\\boxed{{{gold}}}", parsing_timeout=timeout)
-        p = parse(f"\\boxed{{{answer}}}", parsing_timeout=timeout)
+        g = parse(f"\\boxed{{{gold}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout)
+        p = parse(f"\\boxed{{{answer_latex}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout)
         if not g or not p:
-            return False, "math-verify could not parse the answer"
+            return False, "math-verify could not parse the gold or the answer"
         return bool(verify(g, p, timeout_seconds=timeout)), "math-verify"
-    except Exception as err:  # noqa: BLE001 — math-verify failing (or timing out) on model output is data
+    except Exception as err:  # noqa: BLE001 — math-verify failing (or timing out) on the gold is data here
         return False, f"math-verify failed: {type(err).__name__}"
 
 
 def _plain(text: str) -> str:
-    return " ".join(text.replace("$", "").split()).rstrip(".").lower()
+    return "".join(clean_slot(text).split()).lower()
 
 
-def compare_math(gold: str, answer: str, *, use_math_verify: bool = True) -> Score:
-    """Score an extracted ``answer`` against ``gold`` (both strings)."""
-    gold_num = normalize_numeric(gold)
-    got_num = normalize_numeric(answer)
-    if gold_num is not None and got_num is not None:
-        if gold_num == got_num:
-            return Score(1.0, {"reason": "correct", "match": "numeric"})
-        return Score.zero("wrong number", answer=answer[:100], expected=gold)
-    if gold_num is not None and answer and len(answer) <= 200 and not any(c in answer for c in "\\^{}()/*+=√"):
-        # a plain slot in words: it must name exactly one number (a hedge like "18 or 19" is wrong)
-        values = {v for v in (parse_number(m) for m in NUMBER_RE.findall(answer)) if v is not None}
-        if not values:
-            return Score.zero("no number in the answer", answer=answer[:100], expected=gold)
-        if len(values) > 1:
-            return Score.zero("several different numbers in the answer", answer=answer[:100], expected=gold)
-        if values.pop() == gold_num:
-            return Score(1.0, {"reason": "correct", "match": "numeric"})
-        return Score.zero("wrong number", answer=answer[:100], expected=gold)
-    if _plain(gold) == _plain(answer):
-        return Score(1.0, {"reason": "correct", "match": "exact"})
-    if not use_math_verify:
-        return Score.zero("answer differs from the gold answer", answer=answer[:100], expected=gold)
-    ok, note = math_verify_equal(gold, answer)
-    if ok:
-        return Score(1.0, {"reason": "correct", "match": "math-verify"})
-    return Score.zero(f"not equivalent ({note})", answer=answer[:100], expected=gold)
+def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bool = True) -> Score:
+    r"""Score the extracted slot(s) ``answers`` (every box of a completion, or one marker slot) against ``gold``.
+
+    One-part gold: the slots must state one value; two or more *different* values (compared by value, so
+    ``\$18`` and ``18.00`` are one) is a hedge. Multi-part gold (a comma list, several boxes): the parts
+    compare part by part — in order for ``(a, b)`` / ``[a, b]``, as a multiset otherwise.
+    """
+    slots = [answers] if isinstance(answers, str) else list(answers)
+    shown = " | ".join(slots)[:100]
+    try:
+        want = parse_answer(gold, limits=GOLD_LIMITS)
+        gold_sigs = [signature(n, GOLD_LIMITS) for n in want.items]
+    except ExprError:
+        want = None
+    items: list[Node] = []
+    ordered = False
+    for slot in slots:
+        try:
+            parsed = parse_answer(slot)
+        except ExprError as err:
+            if want is None and len(slots) == 1 and len(slot) <= MAX_SLOT_CHARS and _plain(gold) == _plain(slot):
+                return Score(1.0, {"reason": "correct", "match": "exact"})
+            return Score.zero(f"answer not in the grammar: {err.reason}", kind=err.kind, answer=shown, expected=gold)
+        items.extend(parsed.items)
+        ordered = parsed.ordered
+        if len(items) > MAX_PARTS:
+            return Score.zero(f"more than {MAX_PARTS} answers", kind="too_long", answer=shown, expected=gold)
+    try:
+        sigs = [signature(n) for n in items]
+    except ExprError as err:
+        return Score.zero(f"answer over a bound: {err.reason}", kind=err.kind, answer=shown, expected=gold)
+    if want is None:  # a gold our grammar does not read: exact text, then math-verify on the answer's tree
+        if len(slots) == 1 and _plain(gold) == _plain(slots[0]):
+            return Score(1.0, {"reason": "correct", "match": "exact"})
+        if not use_math_verify:
+            return Score.zero("answer differs from the gold answer", answer=shown, expected=gold)
+        if not all(sympy_sized(n) for n in items):
+            return Score.zero("answer too large for symbolic comparison", kind="too_long", answer=shown, expected=gold)
+        text = ", ".join(latex(n) for n in items)
+        if len(items) > 1:
+            text = f"({text})" if ordered else f"\\{{{text}\\}}"
+        ok, note = math_verify_equal(gold, text)
+        if ok:
+            return Score(1.0, {"reason": "correct", "match": "math-verify"})
+        return Score.zero(f"not equivalent ({note})", answer=shown, expected=gold)
+    if len(want.items) == 1:
+        distinct = distinct_answers(sigs, same_value)
+        if len(distinct) > 1:
+            return Score.zero("two or more different final answers (a hedge scores 0)", kind="hedge", answer=shown)
+        if same_value(gold_sigs[0], distinct[0]):
+            return Score(1.0, {"reason": "correct", "match": "value"})
+        return Score.zero("wrong value", answer=shown, expected=gold)
+    if len(sigs) != len(gold_sigs):
+        return Score.zero(f"{len(sigs)} answer(s) for a gold of {len(gold_sigs)} parts", answer=shown, expected=gold)
+    matched = _match_parts(gold_sigs, sigs, want.ordered)
+    if matched == len(gold_sigs):
+        return Score(1.0, {"reason": "correct", "match": "value", "parts": matched})
+    return Score.zero(f"{matched} of {len(gold_sigs)} parts right", answer=shown, expected=gold)
 
 
 # =============================================================================================
@@ -344,6 +546,24 @@ class QAEnv(Env):
             raise IndexError(f"index {index} outside [0, {self.num_tasks})")
         return index
 
+    def after_prompt_echo(self, task: Task, text: str) -> tuple[str, bool]:
+        """``(rest, echoed)``: the text after the last copy of the prompt (or of its question alone) in ``text``.
+
+        A completion that repeats the prompt must not be graded on the numbers or format example in it.
+        """
+        cut = -1
+        for message in task.prompt:
+            content = str(message.get("content", "")).strip()
+            pieces = [content]
+            if self.instruction and content.endswith(self.instruction.strip()):
+                pieces.append(content[: -len(self.instruction.strip())].strip())
+            for piece in pieces:
+                if len(piece) >= MIN_ECHO_CHARS:
+                    at = text.rfind(piece)
+                    if at >= 0:
+                        cut = max(cut, at + len(piece))
+        return (text, False) if cut < 0 else (text[cut:], True)
+
     def task(self, task_id: int) -> Task:
         question, raw = self.source.pair(task_id)
         return Task(
@@ -361,14 +581,12 @@ class MathEnv(QAEnv):
     instruction = MATH_INSTRUCTION
 
     def _score(self, task: Task, answer: str) -> Score:
-        slot, how = extract_answer(answer)
-        if slot is None:
-            if how == CONFLICTING_BOXED:
-                return Score.zero(how)
-            return Score.zero("no answer found (no \\boxed{}, 'the answer is', 'final answer', '####' or number)")
-        if not slot:
-            return Score.zero(f"empty answer in {how}")
-        score = compare_math(task.ground_truth, slot, use_math_verify=self.config.use_math_verify)
+        answer, echoed = self.after_prompt_echo(task, answer)
+        slots, how = extract_answer(answer)
+        if slots is None:
+            reason = "the completion repeats the prompt and gives no answer" if echoed else how
+            return Score.zero(reason, kind="no_answer")
+        score = compare_math(task.ground_truth, slots, use_math_verify=self.config.use_math_verify)
         score.info["extracted_by"] = how
         return score
 

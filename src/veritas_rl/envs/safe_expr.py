@@ -833,3 +833,62 @@ def canonical(node: Node) -> str:
         rt = f"({rt})"
     sym = {"add": " + ", "sub": " - ", "mul": "*", "div": "/"}[op]
     return f"{lt}{sym}{rt}"
+
+
+_LATEX_FUNCS = {
+    "sin": "\\sin", "cos": "\\cos", "tan": "\\tan", "arcsin": "\\arcsin", "arccos": "\\arccos",
+    "arctan": "\\arctan", "log": "\\log", "ln": "\\ln", "exp": "\\exp", "gamma": "\\Gamma",
+}  # fmt: skip
+
+
+def latex(node: Node) -> str:
+    """The node as LaTeX (``\\frac``, ``\\sqrt``, ``^{}``, ``\\cdot``), for LaTeX readers such as math-verify.
+
+    Like :func:`canonical`, it is built from the tree alone: only digits, operators, braces, the allowed
+    names and these fixed commands.
+    """
+    op = node.op
+    if op == "num":
+        v = node.value
+        text = format_fraction(abs(v))
+        if "/" in text:
+            text = f"\\frac{{{v.numerator if v > 0 else -v.numerator}}}{{{v.denominator}}}"
+        return f"-{text}" if v < 0 else text
+    if op == "sym":
+        return node.name
+    if op == "const":
+        return "\\pi" if node.name == "pi" else "e"
+    if op == "neg":
+        inner = node.args[0]
+        return f"-\\left({latex(inner)}\\right)" if _prec(inner) <= 3 else f"-{latex(inner)}"
+    if op == "fact":
+        inner = node.args[0]
+        return f"\\left({latex(inner)}\\right)!" if _prec(inner) < 5 or inner.op == "num" and inner.value < 0 else f"{latex(inner)}!"
+    if op == "call":
+        args = [latex(a) for a in node.args]
+        if node.name == "sqrt":
+            return f"\\sqrt{{{args[0]}}}"
+        if node.name == "root":
+            return f"\\sqrt[{args[1]}]{{{args[0]}}}"
+        if node.name == "abs":
+            return f"\\left|{args[0]}\\right|"
+        if node.name == "factorial":
+            return f"\\left({args[0]}\\right)!"
+        if node.name == "binomial":
+            return f"\\binom{{{args[0]}}}{{{args[1]}}}"
+        return f"{_LATEX_FUNCS[node.name]}\\left({args[0]}\\right)"
+    left, right = node.args
+    lt, rt = latex(left), latex(right)
+    if op == "div":
+        return f"\\frac{{{lt}}}{{{rt}}}"
+    if op == "pow":
+        if _prec(left) < 5 or (left.op == "num" and "/" in format_fraction(left.value)):
+            lt = f"\\left({lt}\\right)"
+        return f"{{{lt}}}^{{{rt}}}"
+    p = _PREC[op]
+    if _prec(left) < p:
+        lt = f"\\left({lt}\\right)"
+    if _prec(right) <= p and not (op == "mul" and right.op == "div"):
+        rt = f"\\left({rt}\\right)"
+    sym = {"add": " + ", "sub": " - ", "mul": " \\cdot "}[op]
+    return f"{lt}{sym}{rt}"
