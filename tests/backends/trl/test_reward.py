@@ -7,8 +7,10 @@ import pickle
 
 import pytest
 
-from veritas_rl.envs import make
-from veritas_rl.backends.trl.reward import EnvReward, completion_text, task_row
+from veritas_rl.envs import SCORE_KINDS, base, make
+from veritas_rl.envs.guard import reset_guard
+from veritas_rl.backends.trl.callbacks import kind_summary
+from veritas_rl.backends.trl.reward import EnvReward, completion_text, kind_shares, task_row
 from veritas_rl.backends.verl.plugins import compute_score
 
 CASES = [
@@ -56,13 +58,19 @@ def test_counts_success_metric_and_pickle():
     env = make("answer-tag")
     tasks = [env.task(env.task_id_at(i)) for i in range(4)]
     rows = [task_row(env, t) for t in tasks]
-    logged = []
+    logged, extra = [], []
     reward = EnvReward()
     texts = [env.oracle(tasks[0]), "<answer>nope</answer>", env.oracle(tasks[2]), "x"]
     values = reward(completions=texts, task=[r["task"] for r in rows], env=[r["env"] for r in rows],
-                    env_config=[r["env_config"] for r in rows], log_metric=lambda k, v: logged.append((k, v)))
+                    env_config=[r["env_config"] for r in rows], log_metric=lambda k, v: logged.append((k, v)),
+                    log_extra=lambda k, v: extra.append((k, v)))
     assert values == [1.0, 0.0, 1.0, 0.0]
-    assert logged == [("success_rate", 0.5)]
+    kinds = [s.kind for s in reward.last_scores]
+    assert kinds[0] == kinds[2] == "correct" and "correct" not in (kinds[1], kinds[3])
+    metrics = dict(logged)
+    assert logged[0] == ("success_rate", 0.5) and len(logged) == 1 + len(SCORE_KINDS)
+    assert {k: metrics[f"kind/{k}"] for k in SCORE_KINDS} == {k: kinds.count(k) / 4 for k in SCORE_KINDS}
+    assert extra == [("kind", kinds)]
     assert reward.take_counts() == (4, 2) and reward.take_counts() == (0, 0)
     clone = pickle.loads(pickle.dumps(reward))  # Ray / multiprocessing ship reward functions by pickle
     assert clone(completions=texts[:1], task=[rows[0]["task"]], env=["answer-tag"], env_config=["{}"]) == [1.0]
@@ -80,3 +88,70 @@ def test_completion_text_forms():
     row = task_row(env, task)
     assert EnvReward()(completions=[bad, None], task=[row["task"]] * 2, env=["answer-tag"] * 2,
                        env_config=["{}"] * 2) == [0.0, 0.0]
+
+
+def test_kind_shares_and_the_console_summary():
+    from veritas_rl.envs import Score
+
+    scores = [Score(1.0), Score.zero("x", kind="timeout"), Score.zero("y", kind="wrong"), Score.zero("z", kind="wrong")]
+    shares = kind_shares(scores)
+    assert list(shares) == list(SCORE_KINDS) and sum(shares.values()) == 1.0
+    assert shares["wrong"] == 0.5 and shares["timeout"] == 0.25 and shares["hedge"] == 0.0
+    logs = {"reward": 0.25, **{f"kind/{k}": v for k, v in shares.items()}}
+    assert kind_summary(logs) == "wrong 0.50 timeout 0.25"
+    assert kind_summary({"loss": 1.0}) == ""
+
+
+def _rows(env, n=2):
+    return [task_row(env, env.task(env.task_id_at(i))) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    "column,value,match",
+    [
+        ("env_config", "task_types=sudoku", r"the `env_config` column is not valid JSON"),
+        ("env_config", "[1]", r"the `env_config` column must be a JSON object"),
+        ("env_config", 5, r"the `env_config` column must be a mapping or its JSON"),
+        ("task", ["a"], r"the `task` column must hold a serialised Task"),
+        ("task", '{"env": "answer-tag", "task_id": 1}', r"missing key\(s\) 'prompt', 'ground_truth'"),
+        ("task", "{oops", r"serialised task is not valid JSON"),
+        ("env", 3, r"env must be a registered env name"),
+        ("env", "lgc-v2", r"belongs to env 'answer-tag', but the request routes it to env 'lgc-v2'"),
+    ],
+)
+def test_wiring_errors_in_rows_raise_value_error(column, value, match):
+    env = make("answer-tag")
+    rows = _rows(env)
+    columns = {k: [r[k] for r in rows] for k in ("task", "env", "env_config")}
+    columns[column] = [value] * len(rows)
+    if value == "lgc-v2":  # the row's task is an answer-tag task: routed to lgc-v2 (default config) it must fail
+        columns["env_config"] = ["{}"] * len(rows)
+    with pytest.raises(ValueError, match=match):
+        EnvReward()(completions=["<answer>1</answer>"] * len(rows), **columns)
+
+
+def test_bad_task_id_column_raises_value_error():
+    with pytest.raises(ValueError, match=r"the `task_id` column must be an integer, got str: 'abc'"):
+        EnvReward("answer-tag", {})(completions=["x"], task_id=["abc"])
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) 'colour'"):
+        EnvReward("answer-tag", {"colour": 1})(completions=["x"], task_id=[0])
+
+
+def test_a_stuck_score_times_out_and_is_logged_as_a_rate(monkeypatch):
+    from tests.envs.test_guard import NAME, GuardTestConfig, GuardTestEnv
+
+    base.register_env(NAME, GuardTestEnv, GuardTestConfig)
+    monkeypatch.setenv("VERITAS_SCORE_TIMEOUT_S", "1")
+    reset_guard()
+    try:
+        logged = []
+        texts = ["42", "bigint", "41", "42"]
+        values = EnvReward(NAME, {})(completions=texts, task_id=[0, 1, 2, 3],
+                                     log_metric=lambda k, v: logged.append((k, v)))
+        assert values == [1.0, 0.0, 0.0, 1.0]
+        metrics = dict(logged)
+        assert metrics["kind/timeout"] == 0.25 and metrics["kind/wrong"] == 0.25 and metrics["kind/correct"] == 0.5
+    finally:
+        reset_guard()
+        base._REGISTRY.pop(NAME, None)
+        base._ALIASES.pop(NAME, None)

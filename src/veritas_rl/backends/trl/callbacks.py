@@ -20,7 +20,8 @@ def _fmt(value, spec: str = ".3f") -> str:
 class ConsoleProgress(ProgressCallback):
     """The tqdm bar of :class:`ProgressCallback`, with one readable line per logging step instead of a dict:
 
-    ``step 12/30 | reward 0.438 | success 0.41 | KL - | 850 tok/s`` (GRPO) or
+    ``step 12/30 | reward 0.438 | success 0.41 | KL - | wrong 0.41 no_answer 0.18 | 850 tok/s`` (GRPO: the
+    shares of the reason classes other than ``correct`` that occurred, from the reward's ``kind/<name>``) or
     ``step 12/30 | loss 0.912 | token acc 0.71 | 850 tok/s`` (SFT). Every log is also appended to
     ``metrics.jsonl`` of the run dir.
     """
@@ -57,10 +58,20 @@ class ConsoleProgress(ProgressCallback):
         if "reward" in logs:
             parts += [f"reward {_fmt(logs.get('reward'))}", f"success {_fmt(logs.get('success_rate'), '.2f')}",
                       f"KL {_fmt(logs.get('kl'), '.4f')}"]
+            kinds = kind_summary(logs)
+            if kinds:
+                parts.append(kinds)
         else:
             parts += [f"loss {_fmt(logs.get('loss'))}", f"token acc {_fmt(logs.get('mean_token_accuracy'), '.2f')}"]
         parts.append(f"{_fmt(rate, '.0f')} tok/s")
         log.info(" | ".join(parts))
+
+
+def kind_summary(logs: dict) -> str:
+    """``"wrong 0.41 timeout 0.02"``: the non-zero ``kind/<name>`` shares in ``logs`` except ``correct``."""
+    shares = [(key[len("kind/"):], value) for key, value in logs.items()
+              if key.startswith("kind/") and key != "kind/correct" and isinstance(value, (int, float)) and value > 0]
+    return " ".join(f"{name} {value:.2f}" for name, value in sorted(shares, key=lambda kv: -kv[1]))
 
 
 class ZeroRewardBreaker(TrainerCallback):

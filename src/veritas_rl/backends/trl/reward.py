@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from veritas_rl.envs.base import Env, Score, Task, make_cached
+from veritas_rl.envs.base import SCORE_KINDS, Env, Score, Task
+from veritas_rl.envs.guard import Request, config_json, get_guard, task_id_of
 
 #: the dataset columns :class:`EnvReward` reads (besides TRL's ``prompt``)
 TASK_COLUMNS = ("task", "env", "env_config", "task_id")
@@ -65,7 +66,11 @@ class EnvReward:
 
     ``env``/``env_config`` are fallbacks for datasets whose rows lack those columns. The instance
     counts what it scored since :meth:`take_counts` was last called (used by the zero-reward breaker)
-    and reports ``success_rate`` (fraction of completions scoring 1.0) through TRL's ``log_metric``.
+    and reports, through TRL's ``log_metric``, ``success_rate`` (fraction of completions scoring 1.0)
+    and ``kind/<name>`` for every reason class (:data:`~veritas_rl.envs.base.SCORE_KINDS`: the share of
+    the batch in it, so a rising ``kind/hedge`` or ``kind/timeout`` is a curve); with ``log_extra`` the
+    completions table gets a ``kind`` column. A malformed row (wiring, not model output) raises
+    ``ValueError`` naming the column.
     """
 
     #: TRL names the reward's metrics after ``__name__`` (``rewards/env_reward/mean``)
@@ -87,38 +92,54 @@ class EnvReward:
         env_config: Sequence[str | Mapping[str, Any]] | None = None,
         task_id: Sequence[int] | None = None,
         log_metric: Any = None,
+        log_extra: Any = None,
         **_: Any,
     ) -> list[float]:
         if completions is None:
             raise TypeError("EnvReward needs `completions`")
-        scores = [self.score_one(i, completions[i], task, env, env_config, task_id) for i in range(len(completions))]
+        requests = [self.request(i, completions[i], task, env, env_config, task_id) for i in range(len(completions))]
+        scores = get_guard().score_many(requests)
         self.last_scores = scores
         values = [s.value for s in scores]
         self.scored += len(values)
         self.nonzero += sum(1 for v in values if v > 0.0)
         if log_metric is not None and values:
             log_metric("success_rate", sum(1 for v in values if v >= 1.0) / len(values))
+            for kind, share in kind_shares(scores).items():
+                log_metric(f"kind/{kind}", share)
+        if log_extra is not None and values:
+            log_extra("kind", [s.kind for s in scores])
         return values
 
-    def score_one(self, i: int, completion: Any, task, env, env_config, task_id) -> Score:
+    def request(self, i: int, completion: Any, task, env, env_config, task_id) -> Request:
+        """The guard request for row ``i``; a malformed column value raises ``ValueError`` naming it."""
         env_name = env[i] if env is not None else self.env
         if not env_name:
             raise ValueError("EnvReward: rows carry no `env` column and no default env was given")
-        config = env_config[i] if env_config is not None else self.env_config
-        if isinstance(config, str):
-            config = json.loads(config)
-        environment = make_cached(env_name, config)
+        config = config_json(env_config[i] if env_config is not None else self.env_config, "the `env_config` column")
         if task is not None:
             raw = task[i]
-            the_task = Task.from_dict(json.loads(raw) if isinstance(raw, str) else raw)
+            if not isinstance(raw, (str, Mapping)) or not raw:
+                raise ValueError(f"EnvReward: the `task` column must hold a serialised Task (JSON string or dict), "
+                                 f"got {type(raw).__name__}: {raw!r:.120}")
+            the_task: Any = raw
         elif task_id is not None:
-            the_task = environment.task(int(task_id[i]))
+            the_task = task_id_of(task_id[i], "the `task_id` column")
         else:
             raise ValueError("EnvReward: rows need a `task` (serialised Task) or `task_id` column")
-        return environment.score(the_task, completion_text(completion))
+        return Request(env_name, config, the_task, completion_text(completion))
 
     def take_counts(self) -> tuple[int, int]:
         """``(completions scored, completions scoring > 0)`` since the last call; resets both."""
         counts = (self.scored, self.nonzero)
         self.scored = self.nonzero = 0
         return counts
+
+
+def kind_shares(scores: Sequence[Score]) -> dict[str, float]:
+    """The share of ``scores`` in each reason class, every class present (0.0 when none)."""
+    n = len(scores) or 1
+    counts = dict.fromkeys(SCORE_KINDS, 0)
+    for s in scores:
+        counts[s.kind] += 1
+    return {kind: counts[kind] / n for kind in SCORE_KINDS}
