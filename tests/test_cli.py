@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from veritas_rl.cli import main
+from veritas_rl.cli import build_parser, main
 from veritas_rl.envs import names
 
 
@@ -99,3 +99,45 @@ def test_score_rejects_misaligned_files(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["score", "answer-tag", "--tasks", str(tasks), "--completions", str(completions)])
     assert "has 2 tasks but" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "math", "--n", "-3"], "argument --n: -3 is too small: expected an integer >= 1"),
+        (["sample", "math", "--n", "0"], "argument --n: 0 is too small"),
+        (["sample", "math", "--n", "three"], "argument --n: 'three' is not an integer >= 1"),
+        (["eval-games", "--num-episodes", "0"], "argument --num-episodes: 0 is too small"),
+        (["eval-games", "--mcts-simulations", "-1"], "argument --mcts-simulations: -1 is too small"),
+        (["eval-games", "--max-moves", "0"], "argument --max-moves: 0 is too small"),
+        (["eval-games", "--threads", "0"], "argument --threads: 0 is too small"),
+        (["eval-games", "--max-new-tokens", "0"], "argument --max-new-tokens: 0 is too small"),
+        (["eval-games", "--uct-c", "-0.5"], "argument --uct-c: -0.5 is out of range: expected a number >= 0"),
+        (["eval-games", "--uct-c", "nan"], "argument --uct-c: nan is out of range"),
+        (["train", "grpo", "--env", "math", "--top-p", "1.5"], "argument --top-p: 1.5 is out of range: expected a number (0, 1]"),
+        (["train", "grpo", "--env", "math", "--top-p", "0"], "argument --top-p: 0 is out of range"),
+        (["train", "sft", "--env", "math", "--lora-alpha", "0"], "argument --lora-alpha: 0 is too small"),
+        (["train", "sft", "--env", "math", "--weight-decay", "-0.1"], "argument --weight-decay: -0.1 is out of range"),
+        (["train", "sft", "--env", "math", "--epochs", "0"], "argument --epochs: 0 is out of range: expected a number > 0"),
+        (["train", "grpo", "--env", "math", "--beta", "-1"], "argument --beta: -1 is out of range"),
+        (["train", "sft", "--env", "math", "--max-grad-norm", "inf"], "argument --max-grad-norm: inf is out of range"),
+        # counts TrainSettings checks itself: the same exit 2, naming the setting
+        (["train", "grpo", "--env", "math", "--batch-size", "0"], "batch_size=0 must be >= 1"),
+        (["train", "sft", "--env", "math", "--max-steps", "-3"], "max_steps=-3 must be >= 1, or -1"),
+    ],
+)
+def test_numeric_flags_refuse_nonsense_naming_the_flag(argv, message, capsys):
+    """`veritas sample --n -3` printed nothing and exited 0; every count/size flag now refuses what makes no sense."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_numeric_flags_keep_their_valid_edge_values(capsys):
+    code, out, _ = run(capsys, "sample", "math", "--n", "1", "--seed", "-4")  # seeds may be any integer
+    assert code == 0 and len(out.splitlines()) == 1
+    args = build_parser().parse_args(["eval-games", "--uct-c", "0", "--max-moves", "1", "--num-episodes", "1"])
+    assert (args.uct_c, args.max_moves, args.num_episodes) == (0.0, 1, 1)
+    args = build_parser().parse_args(["train", "grpo", "--env", "math", "--top-p", "1", "--weight-decay", "0", "--beta", "0"])
+    assert (args.top_p, args.weight_decay, args.beta) == (1.0, 0.0, 0.0)

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from veritas_rl.commands.argtypes import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("envs", help="list the registered environments", description="List the registered environments.")
@@ -20,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("env", metavar="ENV", help="env name or alias (see `veritas envs`)")
     p.add_argument("--config", default="{}", help="env config as a JSON object (default: {})")
-    p.add_argument("--n", type=int, default=5, help="number of tasks (default: 5)")
+    p.add_argument("--n", type=positive_int, default=5, help="number of tasks (default: 5)")
     p.add_argument("--seed", type=int, default=0, help="which tasks: a seed for picking task ids (default: 0)")
     p.add_argument("--task-ids", help="comma-separated task ids (overrides --n/--seed)")
     p.add_argument("--with-oracle", action="store_true", help="add an `oracle` completion that scores 1.0")

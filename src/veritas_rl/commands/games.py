@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from veritas_rl.commands.argtypes import non_negative_float, positive_int
+
 log = logging.getLogger(__name__)
 
 
@@ -31,13 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=list(DEFAULT_EVAL_CASES),
         help=f"OpenSpiel load strings (default: {' '.join(DEFAULT_EVAL_CASES)})",
     )
-    p.add_argument("--num-episodes", type=int, default=20, help="games per case (default: 20)")
+    p.add_argument("--num-episodes", type=positive_int, default=20, help="games per case (default: 20)")
     p.add_argument("--seed", type=int, default=0, help="seed of every episode (default: 0)")
-    p.add_argument("--mcts-simulations", type=int, default=100, help="MCTS simulations per move (default: 100)")
-    p.add_argument("--uct-c", type=float, default=2.0, help="UCT exploration constant (default: 2.0)")
-    p.add_argument("--max-new-tokens", type=int, default=32, help="hf: policies, tokens per move (default: 32)")
-    p.add_argument("--threads", type=int, default=None, help="hf: policies, torch CPU threads (default: torch's)")
-    p.add_argument("--max-moves", type=int, default=None, help="cap on player moves per game (default: none)")
+    p.add_argument("--mcts-simulations", type=positive_int, default=100, help="MCTS simulations per move (default: 100)")
+    p.add_argument("--uct-c", type=non_negative_float, default=2.0, help="UCT exploration constant (default: 2.0)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=32, help="hf: policies, tokens per move (default: 32)")
+    p.add_argument("--threads", type=positive_int, default=None, help="hf: policies, torch CPU threads (default: torch's)")
+    p.add_argument("--max-moves", type=positive_int, default=None, help="cap on player moves per game (default: none)")
     p.add_argument("--out-dir", default="eval_games", help="where the JSON/Markdown/PNG go (default: ./eval_games)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

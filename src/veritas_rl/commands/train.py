@@ -11,12 +11,18 @@ import dataclasses
 import logging
 import typing
 
+from veritas_rl.commands.argtypes import float_in, non_negative_float, positive_float, positive_int
+
 log = logging.getLogger(__name__)
 
 #: settings that are not plain flags (set by the subcommand or given special handling)
 _SPECIAL = {"mode", "preset", "env_config"}
 _CHOICES = {"report_to": "REPORT_TO", "lr_scheduler": "LR_SCHEDULERS", "precision": "PRECISIONS",
             "loss_type": "LOSS_TYPES", "vllm_mode": "VLLM_MODES"}
+#: bounds of the numeric settings that TrainSettings.__post_init__ does not check itself (it checks counts, sizes,
+#: steps, learning rate, temperature and vLLM's memory share, naming the setting): refused at parse time, exit 2
+_FLAG_TYPES = {"top_p": float_in(0.0, 1.0, low_open=True), "epochs": positive_float, "lora_alpha": positive_int,
+               "weight_decay": non_negative_float, "max_grad_norm": non_negative_float, "beta": non_negative_float}
 _GRPO_ONLY = {"num_generations", "temperature", "top_p", "beta", "zero_reward_patience", "num_completions_to_print",
               "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "vllm_enable_sleep_mode", "vllm_server_base_url",
               "mask_truncated_completions", "loss_type"}
@@ -54,7 +60,7 @@ def _add_settings_flags(p: argparse.ArgumentParser, mode: str) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             base = typing.get_args(hint)[0] if typing.get_origin(hint) is not None else hint
-            kwargs["type"] = base if base in (int, float) else str
+            kwargs["type"] = _FLAG_TYPES.get(f.name) or (base if base in (int, float) else str)
             kwargs["metavar"] = {int: "N", float: "X"}.get(base, "STR")
             if f.name in _CHOICES:
                 kwargs["choices"] = getattr(st, _CHOICES[f.name])
