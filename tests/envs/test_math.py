@@ -81,6 +81,7 @@ def test_extraction_order(text, expected, how):
         ("0.5", ".5"),
         ("6000", "6,000"),
         ("6,000", "6000"),
+        ("18", "(18)"),  # parentheses group
         ("1000", "1 000"),
         ("1000", "1\\,000"),
         ("1000", "1{,}000"),
@@ -128,6 +129,10 @@ def test_value_matches(gold, answer):
         ("18", "\\boxed{eighteen}", "no_answer"),
         ("18", "\\boxed{18} dollars? \\boxed{\\text{about 18}}", "no_answer"),
         ("18", "\\boxed{1/0}", "no_answer"),
+        ("18", "\\boxed{[18]}", "wrong"),  # a list of one
+        ("18", "\\boxed{\\{18\\}}", "wrong"),
+        ("18", "\\boxed{18; 19}", "no_answer"),
+        ("18", "\\boxed{18 \\pm 1}", "no_answer"),
     ],
 )
 def test_issue_14_slots_are_one_value(env, gold, completion, kind):

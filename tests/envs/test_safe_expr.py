@@ -123,6 +123,10 @@ def test_complex_and_symbols():
         ("\\{1, 2\\}", ("1", "2"), "{}"),
         ("(1+2)", ("1 + 2",), ""),
         ("1,000", ("1000",), ""),
+        ("[18]", ("18",), "[]"),  # a list of one
+        ("\\{18\\}", ("18",), "{}"),
+        ("(18)", ("18",), ""),  # grouping
+        ("{18}", ("18",), ""),
     ],
 )
 def test_lists(text, items, brackets):
@@ -193,6 +197,8 @@ REFUSED = [
     ("\\frac{1}23", "no_answer"),
     ("3 \\pm 1", "no_answer"),
     ("9, 18", "no_answer"),  # parse() wants one value
+    ("[18]", "no_answer"),
+    ("\\{18\\}", "no_answer"),
     # over a bound: too_long
     ("1e999999", "too_long"),
     ("1e99999999999", "too_long"),

@@ -5,8 +5,9 @@ collapsed, case folded, a trailing period dropped; a side that is one number lit
 grammar of ``safe_expr`` (``1,234``, ``1 000``, ``$5``, ``7.0``, ``50%``, ``-3``) becomes its canonical
 form, so ``7.0`` matches ``7``; expressions are not evaluated (``3+4`` does not match ``7``).
 
-Only the last ``<answer>`` tag is graded (an earlier one is a draft, not a hedge: it cannot earn
-credit). No tag, an empty tag, the prompt's own format example (``<answer>your answer</answer>``) and a
+The last ``<answer>`` tag is graded; two or more tags with *different* answers (after normalisation)
+are a hedge (kind ``hedge``), whichever comes last — empty tags and the format example do not count.
+No tag, an empty tag, the prompt's own format example (``<answer>your answer</answer>``) and a
 completion that only repeats the prompt score 0 with kind ``no_answer``; a different answer is ``wrong``.
 
 Questions come from the same sources as ``math`` (``data_files``, ``dataset_name``, or offline a
@@ -19,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from veritas_rl.envs.answers import format_number, last_tag, parse_number
+from veritas_rl.envs.answers import all_tags, distinct_answers, format_number, last_tag, parse_number
 from veritas_rl.envs.base import Score, Task, register_env
 from veritas_rl.envs.math_env import QAEnv, QASourceConfig
 from veritas_rl.envs.safe_expr import ExprError, format_fraction, parse
@@ -46,7 +47,7 @@ def _number_literal(s: str) -> str | None:
     t = s.replace("$", "").strip()
     if t.endswith("%"):
         t = t[:-1].strip()
-    if not t or len(t) > 64:
+    if not t or len(t) > 64 or any(c in t for c in "()[]{}"):  # "[18]" is a list, not 18
         return None
     try:
         node = parse(t)
@@ -94,8 +95,13 @@ class AnswerTagEnv(QAEnv):
         if not got:
             return Score.zero("empty <answer> tag", kind="no_answer")
         want = normalize_answer(task.ground_truth)
-        if got == normalize_answer(FORMAT_EXAMPLE) and want != got:
+        example = normalize_answer(FORMAT_EXAMPLE)
+        if got == example and want != got:
             return Score.zero("the prompt's format example, not an answer", kind="no_answer")
+        others = [normalize_answer(t) for t in all_tags(answer, "answer") if len(t) <= MAX_ANSWER_CHARS]
+        others = [o for o in others if o and (o != example or o == want)]
+        if len(distinct_answers([*others, got], str.__eq__)) > 1:
+            return Score.zero("two or more different <answer> tags (a hedge scores 0)", kind="hedge")
         if got != want:
             return Score.zero("answer does not match", answer=got[:200], expected=want[:200])
         return Score(1.0, {"reason": "correct"})

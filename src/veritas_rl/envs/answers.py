@@ -144,6 +144,23 @@ def last_tag(text: str, tag: str = "answer") -> str | None:
     return text[start + len(open_) : end]
 
 
+def all_tags(text: str, tag: str = "answer", limit: int = MAX_BOXED_ANSWERS) -> list[str]:
+    """Contents of the ``<tag>...</tag>`` pairs in order (each closing tag with the last opener before it,
+    after the previous pair), at most ``limit + 1``; linear time (disjoint ``find``/``rfind`` windows)."""
+    close, open_ = f"</{tag}>", f"<{tag}>"
+    found: list[str] = []
+    pos = 0
+    while len(found) <= limit:
+        end = text.find(close, pos)
+        if end < 0:
+            break
+        start = text.rfind(open_, pos, end)
+        if start >= 0:
+            found.append(text[start + len(open_) : end])
+        pos = end + len(close)
+    return found
+
+
 def after_last_marker(text: str, marker: str, *, ignore_case: bool = True) -> str | None:
     """The rest of the line after the last ``marker`` (``None`` when the marker does not occur)."""
     haystack = text.lower() if ignore_case else text

@@ -312,6 +312,7 @@ class Parsed:
 
     items: tuple[Node, ...]
     ordered: bool
+    is_list: bool = False  # bracketed (``[18]``, ``\{18\}``, ``(1, 2)``) or several items
 
 
 def parse_answer(text: str, *, limits: Limits = ANSWER_LIMITS) -> Parsed:
@@ -324,7 +325,7 @@ def parse_answer(text: str, *, limits: Limits = ANSWER_LIMITS) -> Parsed:
     items, brackets = parse_list(s, functions=MATH_ANSWER_FUNCTIONS, symbols=MATH_SYMBOLS, limits=limits)
     if len(items) > MAX_PARTS:
         raise ExprError(f"more than {MAX_PARTS} parts", "too_long")
-    return Parsed(items, brackets in ("()", "[]"))
+    return Parsed(items, brackets in ("()", "[]"), bool(brackets) or len(items) > 1)
 
 
 #: the points a symbolic answer is evaluated at (symbol ``c`` gets ``base + 0.0437 * (ord(c) % 26)``)
@@ -471,7 +472,7 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
     except ExprError:
         want = None
     items: list[Node] = []
-    ordered = False
+    ordered = is_list = False
     for slot in slots:
         try:
             parsed = parse_answer(slot)
@@ -481,6 +482,7 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
             return Score.zero(f"answer not in the grammar: {err.reason}", kind=err.kind, answer=shown, expected=gold)
         items.extend(parsed.items)
         ordered = parsed.ordered
+        is_list = is_list or parsed.is_list
         if len(items) > MAX_PARTS:
             return Score.zero(f"more than {MAX_PARTS} answers", kind="too_long", answer=shown, expected=gold)
     try:
@@ -505,6 +507,8 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
         distinct = distinct_answers(sigs, same_value)
         if len(distinct) > 1:
             return Score.zero("two or more different final answers (a hedge scores 0)", kind="hedge", answer=shown)
+        if is_list and not want.is_list:
+            return Score.zero("a list, not one value", answer=shown, expected=gold)
         if same_value(gold_sigs[0], distinct[0]):
             return Score(1.0, {"reason": "correct", "match": "value"})
         return Score.zero("wrong value", answer=shown, expected=gold)

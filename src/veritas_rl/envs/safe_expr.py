@@ -110,7 +110,8 @@ _LATEX_SPACES = frozenset({",", ";", ":", "!", " ", "quad", "qquad", "thinspace"
 _LATEX_OPS = {"times": "*", "cdot": "*", "ast": "*", "div": "/"}
 _LATEX_FRAC = frozenset({"frac", "dfrac", "tfrac"})
 _OPS = frozenset("+-*/^!()[]{},")
-_OPEN = {"(": ")", "[": "]", "{": "}"}
+_OPEN = {"(": ")", "[": "]", "{": "}", "\\{": "\\}"}
+_CLOSE = frozenset(_OPEN.values())
 
 #: thousands separators between digit groups (one kind throughout a number)
 _GROUP_SEPS = (",", "{,}", "\\,", " ", "\u2009", "\u202f", "\u00a0")
@@ -242,8 +243,8 @@ def tokenize(text: str, limits: Limits = DEFAULT_LIMITS) -> list[_Tok]:
             i = j
             if cmd in _LATEX_SPACES:
                 continue
-            if cmd in ("{", "}"):
-                toks.append(_Tok("op", cmd))
+            if cmd in ("{", "}"):  # \{ \}: set braces (a list), unlike plain grouping braces
+                toks.append(_Tok("op", "\\" + cmd))
             elif cmd in ("left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big"):
                 if s.startswith(".", i):  # \left. is an invisible delimiter
                     i += 1
@@ -469,10 +470,10 @@ def _check_names(functions: frozenset, symbols: frozenset) -> None:
 def parse(
     text: str, *, functions: frozenset = frozenset(), symbols: frozenset = frozenset(), limits: Limits = DEFAULT_LIMITS
 ) -> Node:
-    """One value (no top-level comma) in the grammar; raises :class:`ExprError`."""
-    items, _ = parse_list(text, functions=functions, symbols=symbols, limits=limits)
-    if len(items) != 1:
-        raise ExprError(f"a list of {len(items)} values, not one value")
+    """One value (no top-level comma, not a bracketed list like ``[18]``); raises :class:`ExprError`."""
+    items, brackets = parse_list(text, functions=functions, symbols=symbols, limits=limits)
+    if len(items) != 1 or brackets:
+        raise ExprError(f"a list of {len(items)} value(s), not one value")
     return items[0]
 
 
@@ -480,7 +481,8 @@ def parse_list(
     text: str, *, functions: frozenset = frozenset(), symbols: frozenset = frozenset(), limits: Limits = DEFAULT_LIMITS
 ) -> tuple[tuple[Node, ...], str]:
     r"""``(items, brackets)``: a comma list ``9, 18`` (brackets ``""``), ``(1, 2)`` (``"()"``), ``[1, 2]``,
-    ``\{1, 2\}`` (``"{}"``); a single value is a list of one (brackets ``""`` even when parenthesised)."""
+    ``\{1, 2\}`` (``"{}"``); ``[18]`` and ``\{18\}`` are lists of one (``"[]"``, ``"{}"``); a single value,
+    parenthesised or not, is a list of one with brackets ``""``."""
     if not isinstance(text, str):
         raise ExprError(f"answer is {type(text).__name__}, not str")
     functions, symbols = frozenset(functions), frozenset(symbols)
@@ -500,22 +502,24 @@ def parse_list(
                 continue
             if t.text in _OPEN:
                 depth += 1
-            elif t.text in (")", "]", "}"):
+            elif t.text in _CLOSE:
                 depth -= 1
                 if depth == 0:
                     end = k
                     break
             elif t.text == "," and depth == 1:
                 comma = True
-        if comma and end == len(toks) - 2 and toks[end].text == close:
-            brackets = first.text + close
+        # "[18]" and "\{18\}" are lists of one; "(18)" and "{18}" are grouping
+        whole = end == len(toks) - 2 and toks[end].text == close
+        if whole and (comma or first.text in ("[", "\\{")):
+            brackets = {"(": "()", "[": "[]", "{": "{}", "\\{": "{}"}[first.text]
             p.next()
     items = [p.expr()]
     while p.is_op(","):
         p.next()
         items.append(p.expr())
     if brackets:
-        p.expect(brackets[1])
+        p.expect(close)
     tok = p.peek()
     if tok.kind != "end":
         raise ExprError(f"unexpected {tok.text!r} after the answer")
