@@ -20,7 +20,7 @@ from veritas_rl.envs.base import (
 
 # Built-in environments register themselves on import (order = listing order only).
 from veritas_rl.envs import lgc_v2  # noqa: E402,F401
-from veritas_rl.envs import reasoning_gym_env  # noqa: E402,F401
+from veritas_rl.envs import reasoning_gym  # noqa: E402,F401
 from veritas_rl.envs import math_env  # noqa: E402,F401
 from veritas_rl.envs import answer_tag  # noqa: E402,F401
 from veritas_rl.envs import openspiel  # noqa: E402,F401
