@@ -33,7 +33,7 @@ ENTRY = {name: "ppo" for name in RL_LAUNCHERS} | {SFT: "sft"}
 INTERNAL = {
     "REPO_ROOT", "TRAIN_DIR", "RUN_DIR", "HYDRA_DIR", "RESUME_MODE", "VR_ARGS", "VR_OVERRIDES", "VR_USAGE",
     "VR_VARS", "VR_VAR_DEFAULT", "VR_VAR_HELP", "VR_LOGGER_LIST", "BASH_SOURCE", "BASH_REMATCH", "PWD", "IFS",
-    "SFT_TRAIN_LIST", "SFT_VAL_LIST", "PYTHONPATH", "VR_HYDRA_ARGS",
+    "SFT_TRAIN_LIST", "SFT_VAL_LIST", "PYTHONPATH", "VR_HYDRA_ARGS", "VR_ENV_FILE_KEYS",
 }
 
 
@@ -441,6 +441,141 @@ def test_bad_hydra_overrides_fail_naming_the_key(run):
         validate("ppo", [*overrides, "data.custom_cls.config.env=nope"])
     with pytest.raises(ValueError, match=r"engine"):  # verl's FSDPEngineConfig rejects the strategy
         validate("sft", ["model.path=/nonexistent", "engine.strategy=fsdp9"])
+
+
+# -- `+key=value` overrides verl never reads, misspelt variables ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "entry, key, suggestion",
+    [
+        ("ppo", "trainer.total_trainig_steps", "trainer.total_training_steps"),
+        ("ppo", "actor_rollout_ref.actor.optim.lrr", "actor_rollout_ref.actor.optim.lr"),  # a dataclass's fields
+        ("ppo", "algorithm.kl_ctrl.kl_coeff", "algorithm.kl_ctrl.kl_coef"),
+        ("ppo", "actor_rollout_ref.model.lora.rnak", "actor_rollout_ref.model.lora.rank"),  # a dict verl reads by key
+        ("ppo", "actor_rollout_ref.rollout.engine_kwargs.vllmm.enforce_eager", "actor_rollout_ref.rollout.engine_kwargs.vllm"),
+        ("ppo", "reward.custom_reward_function.nam", "reward.custom_reward_function.name"),
+        ("ppo", "data.train_batch_sizee", "data.train_batch_size"),
+        ("sft", "optim.lrr", "optim.lr"),
+        ("sft", "trainer.total_trainig_steps", "trainer.total_training_steps"),
+        ("sft", "data.max_lenght", "data.max_length"),
+    ],
+)
+def test_new_keys_verl_never_reads_are_refused_with_the_close_match(entry, key, suggestion):
+    from veritas_rl.backends.verl.validate import _base, new_key_error
+
+    error = new_key_error(_base(entry), key)
+    missing = key.split(".")[suggestion.count(".")]  # the first part of the key that verl's config lacks
+    assert error is not None and f"no key {missing!r}" in error, error
+    assert error.split("did you mean ")[1].rstrip("?").split(" or ")[0] == suggestion, error  # the closest first
+    assert "\n" not in error
+
+
+@pytest.mark.parametrize(
+    "entry, key",
+    [
+        ("ppo", "data.custom_cls.config.adapter_config.num_tasks_per_case"),  # ours, checked by check_env
+        ("ppo", "actor_rollout_ref.model.override_config.attn_implementation"),  # free-form HF config ({} in verl)
+        ("ppo", "actor_rollout_ref.rollout.engine_kwargs.vllm.enforce_eager"),  # {} in verl
+        ("ppo", "actor_rollout_ref.actor.optim.override_optimizer_config.eps"),  # Optional[dict], null in verl
+        ("ppo", "ray_kwargs.ray_init.address"),  # ray.init's keyword arguments
+        ("ppo", "ray_kwargs.ray_init.runtime_env.env_vars.NCCL_DEBUG"),
+        ("ppo", "actor_rollout_ref.model.lora.fully_sharded_loras"),  # not in verl's YAML, read with .get
+        ("ppo", "trainer.total_training_steps"),  # exists: `+` fails in Hydra itself, `++` sets it
+        ("ppo", "distillation.teacher_models.my_teacher.model_path"),  # dict[str, TeacherConfig]: names are free
+        ("sft", "model.override_config.attn_implementation"),
+        ("sft", "data.apply_chat_template_kwargs.enable_thinking"),
+    ],
+)
+def test_free_form_and_read_keys_may_be_added(entry, key):
+    from veritas_rl.backends.verl.validate import _base, new_key_error
+
+    assert new_key_error(_base(entry), key) is None
+
+
+def test_plus_overrides_fail_in_one_line_before_verl_converts_the_section(run):
+    """`+...optim.lrr=1e-5` used to surface as a 40-line Hydra InstantiationException traceback."""
+    from veritas_rl.backends.verl.validate import validate
+
+    overrides = overrides_of(command_of(run("lgc-v2-RL-GRPO-trainer.sh")))
+    with pytest.raises(ValueError) as err:
+        validate("ppo", [*overrides, "+actor_rollout_ref.actor.optim.lrr=1e-5"])
+    assert str(err.value) == (
+        "+actor_rollout_ref.actor.optim.lrr=1e-5: actor_rollout_ref.actor.optim (verl's FSDPOptimizerConfig) has no "
+        "key 'lrr', so verl would never read it; did you mean actor_rollout_ref.actor.optim.lr?"
+    )
+    with pytest.raises(ValueError, match=r"^\+\+trainer\.total_trainig_steps=10: trainer has no key .*total_training_steps\?$"):
+        validate("ppo", [*overrides, "++trainer.total_trainig_steps=10"])
+    with pytest.raises(ValueError, match=r"no key trainer\.total_trainig_steps; did you mean trainer\.total_training_steps\?$"):
+        validate("ppo", [*overrides, "trainer.total_trainig_steps=10"])  # without +: Hydra's error, with the match
+    with pytest.raises(ValueError, match=r"env_vars\.NCCL_DEBUG=1 is a int: Ray takes only strings.*NCCL_DEBUG='1'"):
+        validate("ppo", [*overrides, "+ray_kwargs.ray_init.runtime_env.env_vars.NCCL_DEBUG=1"])
+    cfg = validate("ppo", [*overrides, "++trainer.total_training_steps=7", "+actor_rollout_ref.model.override_config.rope_theta=5e5",
+                           "+ray_kwargs.ray_init.runtime_env.env_vars.NCCL_DEBUG='INFO'"])
+    assert cfg.trainer.total_training_steps == 7 and cfg.actor_rollout_ref.model.override_config.rope_theta == 5e5
+
+
+def test_a_real_launch_validates_first_and_warns_of_misspelt_variables(run):
+    """DRY_RUN=0 validates before exec (VALIDATE=1): the bad `+` key stops it in one line, nothing is launched."""
+    proc = run("lgc-v2-RL-GRPO-trainer.sh", "+actor_rollout_ref.actor.optim.lrr=1e-5", env={"TRAIN_BATCH_SIZ": "7"},
+               dry="0", check=False, timeout=300)
+    assert proc.returncode != 0, proc.stderr[-3000:]
+    assert "warning: TRAIN_BATCH_SIZ is not a variable of lgc-v2-RL-GRPO-trainer.sh, so it is ignored; did you mean TRAIN_BATCH_SIZE?" in proc.stderr
+    assert "error: +actor_rollout_ref.actor.optim.lrr=1e-5: " in proc.stderr and "did you mean actor_rollout_ref.actor.optim.lr?" in proc.stderr
+    assert "VALIDATE=0 skips this check" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_misspelt_variables_are_reported_and_others_left_alone(run, tmp_path):
+    script = "lgc-v2-RL-GRPO-trainer.sh"
+    env_file = tmp_path / "typo.env"
+    env_file.write_text("ROLOUT_N=4\nGAME_TYPES=hex\n")  # GAME_TYPES: the OpenSpiel launcher's, from a shared .env
+    foreign = {"WANDB_ENTITY": "me", "HF_HOME": "/tmp/hf", "LOCAL_RANK": "0", "MODULEPATH": "/opt/modules",
+               "NCCL_DEBUG": "INFO", "UV_CACHE_DIR": "/tmp/uv", "SWE_SPLIT": "test"}
+    proc = run(script, env={"TRAIN_BATCH_SIZ": "7", "LORA_RNAK": "4", "TRIAN_BATCH_SIZE": "3", "SFT_LR": "1e-5",
+                            "ENV_FILE": str(env_file), **foreign})
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        f"warning: LORA_RNAK is not a variable of {script}, so it is ignored; did you mean LORA_RANK?",
+        f"warning: ROLOUT_N (from the .env file) is not a variable of {script}, so it is ignored; did you mean ROLLOUT_N?",
+        f"warning: TRAIN_BATCH_SIZ is not a variable of {script}, so it is ignored; did you mean TRAIN_BATCH_SIZE?",
+        f"warning: TRIAN_BATCH_SIZE is not a variable of {script}, so it is ignored; did you mean TRAIN_BATCH_SIZE?",
+    ]
+    assert "data.train_batch_size=32" in command_of(proc)  # the default: the misspelt value is not used
+    proc = run(SFT, env={"SFT_LRR": "1e-5", "SFT_TRAIN_FILES": "none.parquet", "DRY_RUN": "print"}, check=False)
+    assert "warning: SFT_LRR is not a variable of lgc-v2-SFT-trainer.sh, so it is ignored; did you mean SFT_LR?" in proc.stderr
+    proc = run(script, env={"TRAIN_BATCH_SIZ": "7", "VR_STRICT_VARS": "1"}, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert f"error: TRAIN_BATCH_SIZ is not a variable of {script}; did you mean TRAIN_BATCH_SIZE?" in proc.stderr
+    proc = run(script, env={"VR_STRICT_VARS": "1", **foreign})
+    assert "warning" not in proc.stderr and "error" not in proc.stderr
+
+
+def test_nvlink_multicast_is_off_in_ray_workers_and_torchrun_unless_set(run, tmp_path, smollm2_dir):
+    from omegaconf import OmegaConf
+
+    from veritas_rl.backends.verl.validate import compose as compose_cfg
+
+    script = "openspiel-ppo-trainer.sh"
+    key = "ray_kwargs.ray_init.runtime_env.env_vars.NCCL_NVLS_ENABLE"
+    for value in ("0", "1"):  # Hydra's composition only; the full validation runs once below
+        env = {"NCCL_NVLS_ENABLE": value} if value != "0" else {}
+        cfg = compose_cfg("ppo", overrides_of(command_of(run(script, env=env))))
+        assert OmegaConf.select(cfg, key) == value  # a string: Ray refuses other types in env_vars
+    assert not any("NCCL_NVLS_ENABLE" in arg for arg in command_of(run(script, env={"NCCL_NVLS_ENABLE": ""})))
+    cfg = compose(script, run(script, env={"RAY_ADDRESS": "10.0.0.1:6379"}))
+    assert at(cfg, "ray_kwargs.ray_init.runtime_env.env_vars") == {
+        "NCCL_NVLS_ENABLE": "0", "WANDB_MODE": "offline", "WANDB_DIR": str(REPO / "train/artifacts/wandb"),
+        "TENSORBOARD_DIR": at(cfg, "ray_kwargs.ray_init.runtime_env.env_vars.TENSORBOARD_DIR")}
+    proc = run(script, env={"NCCL_NVLS_ENABLE": "yes"}, check=False)
+    assert proc.returncode != 0 and "NCCL_NVLS_ENABLE=yes is not valid; choose from: 0,1" in proc.stderr
+    # exported too: torchrun's ranks (SFT) and a local Ray cluster inherit it
+    probe = (f"source {shlex.quote(str(COMMON))}; WANDB_EXP=probe; vr_declare_common_vars; "
+             f"vr_setup_common sft {shlex.quote(str(tmp_path))} 2>/dev/null; printenv NCCL_NVLS_ENABLE")
+    env = {k: v for k, v in os.environ.items() if k != "NCCL_NVLS_ENABLE"}
+    env.update(MODEL_PATH=str(smollm2_dir), PYTHON=sys.executable, GPU_COUNT="1", ENV_FILE=str(tmp_path / "absent.env"))
+    out = subprocess.run(["bash", "-c", probe], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "0", out.stderr
 
 
 def test_env_file_loads_and_the_environment_wins(run, tmp_path):

@@ -5,7 +5,7 @@
 # Provides REPO_ROOT, TRAIN_DIR and:
 #   vr_die, vr_log, vr_load_env, vr_print_cmd, vr_run          basics (merge.sh and quickstart.sh use them)
 #   vr_var NAME DEFAULT HELP [SHOWN]                            declare a variable (env/.env wins) for --help
-#   vr_args "$@"                                                --help, and the Hydra overrides (VR_OVERRIDES)
+#   vr_args "$@"                                                --help, undeclared look-alike variables, VR_OVERRIDES
 #   vr_check_int / vr_check_number / vr_check_bool / vr_check_choice / vr_check_run_name
 #   vr_hydra_list / vr_hydra_int_list                           "a,b" -> ['a','b'] / [1,2]
 #   vr_resolve_model SPEC                                       local dir, train/models/<repo>, or download
@@ -24,6 +24,8 @@ vr_die() { echo "error: $*" >&2; exit 1; }
 vr_log() { echo "[$(basename "$0")] $*" >&2; }
 
 # Load $REPO_ROOT/.env (or $ENV_FILE); variables already set in the environment win over the file.
+# VR_ENV_FILE_KEYS: the names it set (vr_check_vars says where a misspelt name came from).
+VR_ENV_FILE_KEYS=()
 vr_load_env() {
   local file=${ENV_FILE:-$REPO_ROOT/.env} line key
   [[ -f $file ]] || return 0
@@ -36,6 +38,7 @@ vr_load_env() {
     value=${value%%[[:space:]]#*}
     if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then value=${BASH_REMATCH[1]}; fi
     export "$key=$value"
+    VR_ENV_FILE_KEYS+=("$key")
   done <"$file"
 }
 
@@ -83,13 +86,84 @@ vr_usage() {
   printf '  %s trainer.total_training_steps=10 +data.custom_cls.config.adapter_config.KEY=VALUE\n' "$(basename "$0")"
 }
 
-# vr_args "$@": -h/--help prints the usage and exits; everything else becomes VR_OVERRIDES.
+# vr_args "$@": -h/--help prints the usage and exits; variables that look meant for this launcher but are not
+# declared are reported (vr_check_vars); everything else becomes VR_OVERRIDES. Call it after the last vr_var.
 vr_args() {
   local arg
+  vr_var VR_STRICT_VARS 0 "1 = a variable that looks like one of this launcher's but is not (TRAIN_BATCH_SIZ) is an error, not a warning"
   for arg in "$@"; do
     [[ $arg == -h || $arg == --help ]] && { vr_usage; exit 0; }
   done
+  vr_check_bool VR_STRICT_VARS
+  vr_check_vars
   VR_OVERRIDES=("$@")
+}
+
+# vr_check_vars: an exported variable (the environment or .env) that no launcher declares (vr_var in train/scripts/
+# and train/*.sh) is reported when it is one edit (a letter added, dropped, changed, or two swapped) from a declared
+# name, two edits with the same first word (TRAIN_BATCH_SIZ -> TRAIN_BATCH_SIZE, not LOCAL_RANK -> LORA_RANK), or
+# when it starts with a prefix only these launchers use (SFT_, LORA_, LGC_, SWE_, OPENSPIEL_, DATASET_, ROLLOUT_,
+# VR_). Other tools' variables (WANDB_ENTITY, HF_HOME, NCCL_*, ...) and other launchers' variables (one .env serves
+# them all) are left alone. A warning on stderr, or an error with VR_STRICT_VARS=1. Needs PYTHON (skipped without).
+vr_check_vars() {
+  command -v "${PYTHON:-}" >/dev/null 2>&1 || return 0
+  VR_FILE_KEYS="${VR_ENV_FILE_KEYS[*]}" "$PYTHON" - "$(basename "$0")" "$REPO_ROOT" "$VR_STRICT_VARS" "${VR_VARS[@]}" <<'PY' || exit 1
+import os, re, sys
+from difflib import get_close_matches
+from pathlib import Path
+
+script, repo, strict, *declared = sys.argv[1:]
+owned = ("SFT_", "LORA_", "LGC_", "SWE_", "OPENSPIEL_", "DATASET_", "ROLLOUT_", "VR_")
+files = [*Path(repo, "train", "scripts").glob("*.sh"), Path(repo, "train", "scripts", "lib", "common.sh"), *Path(repo, "train").glob("*.sh")]
+known = set(declared) | {"ENV_FILE"}
+for path in files:
+    known.update(re.findall(r"^\s*vr_var ([A-Z][A-Z0-9_]*) ", path.read_text(encoding="utf-8", errors="replace"), flags=re.M))
+from_file = set(os.environ.get("VR_FILE_KEYS", "").split())
+
+def edits(a, b):  # optimal string alignment distance, capped at 3
+    if abs(len(a) - len(b)) > 2:
+        return 3
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return min(prev[-1], 3)
+
+def near(name, names):
+    first = name.split("_")[0]
+    found = []
+    for other in names:
+        n = edits(name, other)
+        if n == 1 or (n == 2 and other.split("_")[0] == first):
+            found.append((n, other))
+    return [other for _, other in sorted(found)]
+
+problems = []
+for name in sorted(os.environ):
+    if name in known or name == "VR_FILE_KEYS" or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+        continue
+    here = near(name, declared)
+    elsewhere = [other for other in near(name, known - set(declared)) if other not in here]
+    if not (here or elsewhere or name.startswith(owned)):
+        continue
+    guesses = here or get_close_matches(name, declared, n=2, cutoff=0.75)
+    where = " (from the .env file)" if name in from_file else ""
+    text = f"{name}{where} is not a variable of {script}{'' if strict == '1' else ', so it is ignored'}"
+    if guesses:
+        text += f"; did you mean {' or '.join(guesses)}?"
+    elif elsewhere:
+        text += f" (other launchers read {' or '.join(elsewhere)})"
+    problems.append(text)
+for text in problems:
+    print(f"{'error' if strict == '1' else 'warning'}: {text}", file=sys.stderr)
+if problems:
+    print(f"  ({script} --help lists its variables{'' if strict == '1' else '; VR_STRICT_VARS=1 makes this an error'})", file=sys.stderr)
+sys.exit(1 if problems and strict == "1" else 0)
+PY
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +324,7 @@ vr_declare_common_vars() {
   vr_var ATTN_IMPLEMENTATION "" "attention kernel: flash_attention_2, sdpa or eager (sdpa on GPUs without flash-attn); empty = verl's default (flash_attention_2)"
   vr_var USE_REMOVE_PADDING "" "verl's padding-free path (needs flash-attn): 1 or 0" "1, or 0 when ATTN_IMPLEMENTATION is sdpa/eager"
   vr_var FSDP_STRATEGY "" "FSDP version: fsdp or fsdp2" "fsdp2 for RL with LoRA, else fsdp"
+  vr_var NCCL_NVLS_ENABLE 0 "NCCL's NVLink SHARP (multicast) collectives: 0 = off (the lent GPU machines need it off), 1 = on; exported, and passed to Ray's workers (runtime_env); \"\" = NCCL's own default"
   vr_var DRY_RUN 0 "1 = print the command and validate it against verl's schema (no GPU); print = only print it"
   vr_var VALIDATE 1 "0 = skip the schema validation before a real run"
 }
@@ -272,6 +347,10 @@ vr_setup_common() {
   fi
   vr_check_bool USE_REMOVE_PADDING
   [[ -z $FSDP_STRATEGY ]] || vr_check_choice FSDP_STRATEGY fsdp fsdp2
+  if [[ -n $NCCL_NVLS_ENABLE ]]; then
+    vr_check_choice NCCL_NVLS_ENABLE 0 1
+    export NCCL_NVLS_ENABLE  # torchrun's ranks and a local Ray cluster inherit it
+  fi
   if [[ -n $WANDB_MODE ]]; then vr_check_choice WANDB_MODE online offline disabled
   elif [[ -n $WANDB_API_KEY ]]; then WANDB_MODE=online
   else WANDB_MODE=offline; fi
@@ -504,14 +583,17 @@ vr_rl_overrides() {
   [[ -z $RESUME_FROM ]] || VR_ARGS+=("trainer.resume_from_path=$RESUME_FROM")
   [[ -z $TOTAL_TRAINING_STEPS ]] || VR_ARGS+=("trainer.total_training_steps=$TOTAL_TRAINING_STEPS")
   [[ -z $MAX_CKPT_TO_KEEP ]] || VR_ARGS+=("trainer.max_actor_ckpt_to_keep=$MAX_CKPT_TO_KEEP")
+  # Ray's runtime_env wants string values: quoted, so Hydra does not make 0 an int.
+  local env_vars=+ray_kwargs.ray_init.runtime_env.env_vars
+  [[ -z $NCCL_NVLS_ENABLE ]] || VR_ARGS+=("$env_vars.NCCL_NVLS_ENABLE='$NCCL_NVLS_ENABLE'")
   if [[ -n $RAY_ADDRESS ]]; then
     # ray.init(address=...) joins the cluster; its workers do not see this shell's environment,
     # so the logging settings travel in Ray's runtime_env.
     VR_ARGS+=(
       "+ray_kwargs.ray_init.address=$RAY_ADDRESS"
-      "+ray_kwargs.ray_init.runtime_env.env_vars.WANDB_MODE=$WANDB_MODE"
-      "+ray_kwargs.ray_init.runtime_env.env_vars.WANDB_DIR=$WANDB_DIR"
-      "+ray_kwargs.ray_init.runtime_env.env_vars.TENSORBOARD_DIR=$TENSORBOARD_DIR"
+      "$env_vars.WANDB_MODE=$WANDB_MODE"
+      "$env_vars.WANDB_DIR=$WANDB_DIR"
+      "$env_vars.TENSORBOARD_DIR=$TENSORBOARD_DIR"
     )
   fi
 }

@@ -5,6 +5,12 @@ Composes verl's own Hydra config (``ppo_trainer`` for ``verl.trainer.main_ppo``,
 ``python -m verl.trainer.main_ppo OVERRIDES --cfg job`` does (unknown keys without ``+`` fail), then
 goes further where it is cheap:
 
+* new keys: a ``+key=value`` (or ``++key=value``) override whose key verl's config does not have is refused
+  under every section verl reads a fixed set of keys from (a config dataclass's fields, or the YAML's keys
+  plus the keys verl's code reads with ``.get``), naming the close matches
+  (``+trainer.total_trainig_steps`` -> ``trainer.total_training_steps``); free-form sections (``dict``/``Any``
+  fields that are empty by default such as ``model.override_config``, ``data.custom_cls.config``,
+  ``ray_kwargs.ray_init``) take any key;
 * scalar types: an override whose value does not have the type of verl's default for that key
   (a string where verl has an int, a float where it has a bool, ...) fails naming the key;
 * verl's own checks: ``validate_config`` (main_ppo) and the ``omega_conf_to_dataclass`` conversions
@@ -48,6 +54,10 @@ POLYMORPHIC = {
     "trainer.test_freq": ("after_each_epoch",),
 }
 
+#: subtrees that take any key although verl's YAML gives them defaults: our dataset's settings (checked by
+#: ``check_env``) and the keyword arguments of ``ray.init`` (``address``, ``runtime_env.env_vars``, ...)
+FREE_FORM = ("data.custom_cls.config", "ray_kwargs.ray_init")
+
 _ABSENT = object()
 _INTERPOLATION = object()
 
@@ -77,7 +87,49 @@ def compose(entry: str, overrides: Sequence[str]):
         with initialize_config_dir(config_dir=str(verl_config_dir()), version_base=None):
             return hydra_compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
-        raise ValueError(f"verl's {config_name} config rejects the overrides: {_one_line(err)}") from None
+        ours = _missing_key_error(entry, str(err)) if overrides else None
+        raise ValueError(ours or f"verl's {config_name} config rejects the overrides: {_one_line(err)}") from None
+
+
+def _missing_key_error(entry: str, message: str) -> str | None:
+    """Our message for Hydra's "Could not override 'KEY'" (a key verl's config lacks, given without ``+``).
+
+    Hydra suggests ``+KEY``, which only adds a key verl never reads: name the close matches instead.
+    """
+    import re
+
+    found = re.search(r"Could not override '([^']+)'", message)
+    if not found:
+        return None
+    key = found.group(1)
+    parent_key, _, leaf = key.rpartition(".")
+    parent = _node_at(_base(entry), parent_key)
+    matches = _close(leaf, [str(k) for k in parent.keys()]) if parent is not None else []
+    if not matches:
+        return None
+    return f"verl's {ENTRIES[entry][1]} config has no key {key}; did you mean {_or(parent_key, matches)}?"
+
+
+def _close(word: str, candidates) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(word, sorted(set(candidates)), n=3, cutoff=0.6)
+
+
+def _or(parent_key: str, leaves: Sequence[str]) -> str:
+    return " or ".join(f"{parent_key}.{leaf}" if parent_key else leaf for leaf in leaves)
+
+
+def _node_at(cfg, key: str):
+    """The ``DictConfig`` at ``key`` without resolving anything, or ``None``."""
+    from omegaconf import DictConfig
+
+    node = cfg
+    for part in key.split(".") if key else []:
+        if not isinstance(node, DictConfig) or part not in node:
+            return None
+        node = node._get_node(part)
+    return node if isinstance(node, DictConfig) and not node._is_none() else None
 
 
 def _one_line(err: BaseException) -> str:
@@ -152,6 +204,141 @@ def _fits(expected: type, value: Any) -> bool:
 @functools.lru_cache(maxsize=None)
 def _base(entry: str):
     return compose(entry, [])
+
+
+@functools.lru_cache(maxsize=None)
+def verl_read_keys() -> frozenset[str]:
+    """Names verl's code reads from a config without declaring them: ``.get("KEY"``, ``getattr(x, "KEY"``, ``"KEY" in``.
+
+    A plain section of verl's YAML (``trainer``, ``data``, ...) is read with attribute access, which fails on a key
+    the YAML lacks, or with ``.get``; a ``+`` key under it is read only if its name is one of these.
+    """
+    import re
+
+    pattern = re.compile(r"""(?:\.get\(\s*|getattr\(\s*[\w.\[\]]+\s*,\s*)["']([A-Za-z_]\w*)["']|["']([A-Za-z_]\w*)["']\s+(?:not\s+)?in\b""")
+    keys: set[str] = set()
+    for path in verl_config_dir().parents[1].rglob("*.py"):
+        for got, tested in pattern.findall(path.read_text(encoding="utf-8", errors="replace")):
+            keys.add(got or tested)
+    return frozenset(keys)
+
+
+def _target_class(node) -> type | None:
+    """The config dataclass a node's ``_target_`` names, or ``None``."""
+    import dataclasses
+    import importlib
+
+    if "_target_" not in node:
+        return None
+    module, _, name = str(node._get_node("_target_")).rpartition(".")
+    try:
+        owner = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    return owner if dataclasses.is_dataclass(owner) else None
+
+
+def _field_hints(owner: type | None) -> dict[str, Any]:
+    import typing
+
+    if owner is None:
+        return {}
+    try:
+        return typing.get_type_hints(owner)
+    except Exception:  # an annotation that does not resolve here: fall back to the field names
+        import dataclasses
+
+        return {field.name: Any for field in dataclasses.fields(owner)}
+
+
+def _hint_shape(hint: Any) -> str | None:
+    """``"names"`` for ``dict[str, SomeConfig]`` (keys are names), ``"mapping"`` for ``dict``/``Any``, ``"config"``
+    for a config dataclass, else ``None``."""
+    import dataclasses
+    import typing
+
+    if hint is None:
+        return None
+    if typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0] if len(args) == 1 else Any
+    if hint is Any:
+        return "mapping"
+    if dataclasses.is_dataclass(hint):
+        return "config"
+    origin = typing.get_origin(hint) or hint
+    if isinstance(origin, type) and issubclass(origin, dict):
+        args = typing.get_args(hint)
+        return "names" if len(args) == 2 and dataclasses.is_dataclass(args[1]) else "mapping"
+    return None
+
+
+def new_key_error(base, key: str) -> str | None:
+    """Why ``+key`` adds a key verl never reads, or ``None`` (the key exists, or its section is free-form).
+
+    ``base`` is verl's composed default config. Walking ``key`` down it, the first part that is missing is checked
+    against what its section holds: the fields of the config dataclass that section becomes (its ``_target_``, or
+    the field's annotation in the parent dataclass), else the YAML's keys plus the names verl reads with ``.get``
+    (:func:`verl_read_keys`). Free-form: ``FREE_FORM``, a section that is an empty mapping in verl's defaults
+    (``model.override_config: {}``, ``rollout.engine_kwargs.vllm: {}``), and the names of a ``dict[str, Config]``.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    node, owner, path = base, None, []
+    for part in key.split("."):
+        here = ".".join(path)
+        if any(here == free or here.startswith(free + ".") for free in FREE_FORM):
+            return None
+        owner = _target_class(node) or owner
+        hint = _field_hints(owner).get(part)
+        if part in node:
+            if OmegaConf.is_interpolation(node, part):
+                return None
+            child = node._get_node(part)
+            if not isinstance(child, DictConfig) or child._is_none():
+                return None  # adding under a value (None, a list, a scalar): Hydra and verl judge that
+            shape = _hint_shape(hint)
+            if shape == "names" or (shape == "mapping" and len(child) == 0):
+                return None
+            node, owner = child, (hint if shape == "config" else None)
+            path.append(part)
+            continue
+        keys = sorted(str(k) for k in node.keys() if not str(k).startswith("_"))
+        if not keys and "_target_" not in node:
+            return None  # an empty mapping (kwargs passed on as they are)
+        if owner is not None:
+            import dataclasses
+
+            fields = {field.name for field in dataclasses.fields(owner) if not field.name.startswith("_")}
+            if part in fields:
+                return None
+            candidates, where = fields | set(keys), f"{here} (verl's {owner.__name__})"
+        else:
+            if part in verl_read_keys():
+                return None
+            candidates, where = set(keys), here or "the top level"
+        matches = _close(part, candidates)
+        hint_text = f"did you mean {_or(here, matches)}?" if matches else f"its keys: {', '.join(sorted(candidates))}"
+        return f"{where} has no key {part!r}, so verl would never read it; {hint_text}"
+    return None
+
+
+def check_new_keys(entry: str, overrides: Sequence[str]) -> None:
+    """Refuse ``+key=value`` / ``++key=value`` overrides that add a key verl's config schema does not read."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    config_dir = verl_config_dir()
+    groups = [o for o in parsed if o.package is not None or (config_dir / o.key_or_group).is_dir()]
+    group_ids = {id(o) for o in groups}
+    base = compose(entry, [o.input_line for o in groups]) if groups else _base(entry)
+    for override in parsed:
+        key = override.key_or_group
+        if not (override.is_add() or override.is_force_add()) or id(override) in group_ids or key.startswith("hydra."):
+            continue
+        error = new_key_error(base, key)
+        if error:
+            raise ValueError(f"{override.input_line}: {error}")
 
 
 def check_types(entry: str, cfg, overrides: Sequence[str]) -> None:
@@ -256,6 +443,7 @@ def _to_dataclass(cfg, key: str) -> Any:
 
 def check_ppo(cfg) -> None:
     """What ``verl.trainer.main_ppo`` and its trainer check at start-up, minus GPUs and Ray."""
+    from omegaconf import OmegaConf
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
@@ -277,6 +465,13 @@ def check_ppo(cfg) -> None:
             "verl 0.9.1 takes one regex string (PEFT full-matches it against module names), e.g. "
             "'(.*[.])?(lm_head|embed_tokens)', not a list"
         )
+    env_vars = OmegaConf.select(cfg, "ray_kwargs.ray_init.runtime_env.env_vars") or {}
+    for name, value in env_vars.items():  # ray.init refuses the whole runtime_env otherwise, at start-up
+        if not isinstance(value, str):
+            raise ValueError(
+                f"ray_kwargs.ray_init.runtime_env.env_vars.{name}={value!r} is a {_type_name(value)}: Ray takes only "
+                f"strings there; quote it: +ray_kwargs.ray_init.runtime_env.env_vars.{name}='{value}'"
+            )
     checked = cfg
     lora = cfg.actor_rollout_ref.model.lora_rank > 0 or cfg.actor_rollout_ref.model.lora.get("rank", 0) > 0
     if lora and cfg.actor_rollout_ref.rollout.name == "vllm" and importlib.util.find_spec("vllm") is None:
@@ -284,9 +479,11 @@ def check_ppo(cfg) -> None:
         checked = cfg.copy()
         checked.actor_rollout_ref.model.lora.merge = True
         log.info("vLLM is not installed here: verl's vLLM LoRA-rank check is skipped")
+    from hydra.errors import HydraException
+
     try:
         validate_config(checked, use_reference_policy=need_reference_policy(cfg), use_critic=use_critic)
-    except (AssertionError, ValueError, TypeError) as err:
+    except (AssertionError, ValueError, TypeError, HydraException) as err:  # HydraException: a section's dataclass
         raise ValueError(f"verl's validate_config: {_one_line(err)}") from None
     sections = [
         "actor_rollout_ref.actor",
@@ -339,6 +536,7 @@ def trl_conflict() -> str | None:
 def validate(entry: str, overrides: Sequence[str]):
     """Compose and check; returns the composed config or raises ``ValueError`` naming the key."""
     cfg = compose(entry, overrides)
+    check_new_keys(entry, overrides)
     check_types(entry, cfg, overrides)
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         warnings.simplefilter("ignore")
