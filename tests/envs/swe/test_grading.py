@@ -25,11 +25,12 @@ def test_patch_breaking_pass_to_pass_scores_zero(env, fx):
     assert score.info["p2p_broken"] == ["tests/test_calc.py::test_add"]
 
 
-def test_edits_to_the_tests_are_reset_before_grading(env, fx):
-    # the patch breaks add() and rewrites test_add to agree; the harness resets test files first
+def test_edits_to_the_tasks_tests_are_refused_before_running(env, fx):
+    # the patch breaks add() and rewrites test_add to agree: refused, nothing runs
+    runs = env.test_runs
     score = env.score(env.task(0), fenced(fx.patches["cheats0"]))
-    assert score.value == 0.0
-    assert score.info["p2p_broken"] == ["tests/test_calc.py::test_add"]
+    assert score.value == 0.0 and score.kind == "illegal"
+    assert "tests/test_calc.py" in score.info["reason"] and env.test_runs == runs
 
 
 def test_partial_mode_is_the_fraction_of_fail_to_pass(fx, env):

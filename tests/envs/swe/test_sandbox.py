@@ -36,8 +36,8 @@ def test_patch_writing_outside_the_worktree_is_refused(env, fx, tmp_path):
     patch = (f"diff --git a/{outside} b/{outside}\nnew file mode 100644\n--- /dev/null\n+++ b/{outside}\n"
              "@@ -0,0 +1 @@\n+escaped\n")
     score = env.score(env.task(0), fenced(patch))
-    assert score.value == 0.0 and "patch does not apply" in score.info["reason"]
-    assert "invalid path" in score.info["reason"]
+    assert score.value == 0.0 and score.kind == "illegal"
+    assert "outside the repository" in score.info["reason"]
 
 
 def test_repos_dir_working_tree_is_untouched(fx, tmp_path):
@@ -75,7 +75,8 @@ def test_sandbox_has_no_network(tmp_path):
 
 def test_sandbox_memory_limit_and_environment(tmp_path, monkeypatch):
     run = _sandboxed_python(tmp_path, "b = bytearray(1024 * 1024 * 1024)", memory_mb=256)
-    assert run.returncode != 0 and "MemoryError" in run.output
+    assert run.returncode != 0
+    assert run.oom_killed or "MemoryError" in run.output  # cgroup OOM kill, or RLIMIT_AS without cgroups
     monkeypatch.setenv("VERITAS_TEST_API_TOKEN", "s3cret")
     run = _sandboxed_python(tmp_path, "import os; print(os.environ.get('VERITAS_TEST_API_TOKEN'), os.environ['HOME'])")
     assert run.output.split() == ["None", str(tmp_path)]

@@ -17,10 +17,12 @@ every FAIL_TO_PASS test passes and every PASS_TO_PASS test still passes; else 0.
 ``reward_mode="partial"`` the reward is the fraction of FAIL_TO_PASS tests passing, 0 if any
 PASS_TO_PASS test breaks.
 
-**Backends.** ``local`` checks the repository out from ``repos_dir/<owner>__<name>`` with
-``git worktree add --detach`` into a temporary directory, applies the patch and the test patch, runs
-the test command in a subprocess (own process group killed on timeout, ``RLIMIT_AS`` memory limit,
-no network via ``unshare -n`` where the OS allows it) and removes the worktree afterwards.
+**Backends.** ``local`` (:mod:`~veritas_rl.envs.swe.local`) checks the base commit out in a
+throw-away ``git clone --shared`` of ``repos_dir/<owner>__<name>`` (the original is only read),
+refuses patches that touch test infrastructure or the task's tests (kind ``illegal``), applies the
+patch and the test patch and runs the tests in the sandbox of :mod:`~veritas_rl.envs.swe.sandbox`
+(``sandbox="bwrap"``: namespaces, read-only root, private ``/tmp``, unprivileged uid, cgroup limits);
+results come from pytest's junit report read through a FIFO, cross-checked with the exit code.
 ``docker`` hands the instance to the official ``swebench`` harness (needs a Docker engine and a
 dataset that ships ``image``/``eval_script``/``log_parser``/``eval_type`` columns). Results are
 cached by ``(instance_id, sha256(patch))`` in memory and optionally on disk.
@@ -35,10 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
-import shutil
-import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,18 +44,11 @@ from typing import Any
 
 from veritas_rl.envs.base import Env, Score, Task, check_choice, register_env
 from veritas_rl.envs.swe.docker import docker_client, evaluate_docker
-from veritas_rl.envs.swe.grading import (
-    DEFAULT_TEST_COMMAND,
-    REPO_TEST_COMMANDS,
-    eval_script_test_command,
-    grade,
-    parse_test_output,
-    reward_from,
-    test_directives,
-)
+from veritas_rl.envs.swe.grading import eval_script_test_command, reward_from, test_command
+from veritas_rl.envs.swe.local import evaluate_local
 from veritas_rl.envs.swe.patches import extract_diff, patch_files
 from veritas_rl.envs.swe.rows import DEFAULT_DATASET, SweDataError, _json_list, load_rows
-from veritas_rl.envs.swe.sandbox import OUTPUT_TAIL_CHARS, _git, run_sandboxed, sandbox_env
+from veritas_rl.envs.swe.sandbox import SANDBOXES, _git, bwrap_mode
 
 BACKENDS = ("local", "docker")
 REWARD_MODES = ("binary", "partial")
@@ -85,8 +76,10 @@ class SweConfig:
     reward_mode: str = "binary"  # "binary" | "partial"
     test_timeout_s: float = 1800.0  # wall clock for the whole test command
     git_timeout_s: float = 120.0  # each git call (worktree add, apply, show)
-    memory_limit_mb: int = 8192  # RLIMIT_AS of the test command; 0 = no limit
-    isolate_network: bool = True  # run tests under `unshare -n` when the OS allows it
+    sandbox: str = "bwrap"  # "bwrap" (namespaces, read-only root, unprivileged uid) | "none" (weaker, asked for)
+    memory_limit_mb: int = 8192  # the whole test run (cgroup), else per process (RLIMIT_AS); 0 = no limit
+    max_processes: int = 1024  # processes of the whole test run (cgroup pids.max, else RLIMIT_NPROC); 0 = no limit
+    isolate_network: bool = True  # tests get an empty network namespace
     test_cmd: str | None = None  # override: shell command, {tests} and {python} are substituted
     include_code_context: bool = True  # add the files the gold patch touches (at base_commit) to the prompt
     code_context_chars: int = 20_000  # character budget of that context
@@ -97,6 +90,7 @@ class SweConfig:
     def __post_init__(self):
         check_choice("backend", self.backend, BACKENDS)
         check_choice("reward_mode", self.reward_mode, REWARD_MODES)
+        check_choice("sandbox", self.sandbox, SANDBOXES)
         if not self.dataset_name:
             raise ValueError(f"dataset_name={self.dataset_name!r}: expected a dataset id such as {DEFAULT_DATASET!r}")
         if self.task_ids is not None:
@@ -109,8 +103,9 @@ class SweConfig:
         for key in ("test_timeout_s", "git_timeout_s"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key}={getattr(self, key)!r}: expected a positive number of seconds")
-        if self.memory_limit_mb < 0:
-            raise ValueError(f"memory_limit_mb={self.memory_limit_mb!r}: expected >= 0 (0 = no limit)")
+        for key in ("memory_limit_mb", "max_processes"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}={getattr(self, key)!r}: expected >= 0 (0 = no limit)")
         if self.code_context_chars < 0:
             raise ValueError(f"code_context_chars={self.code_context_chars!r}: expected >= 0")
         if self.use_cache_only and not self.cache_dir:
@@ -146,6 +141,8 @@ class SweEnv(Env):
         self.cache_hits = 0
         if config.backend == "docker":
             self._docker = docker_client()
+        elif config.repos_dir:
+            self._check_sandbox()
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for Ray: no lock, no docker client
         state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_docker", "_pending")}
@@ -244,7 +241,7 @@ class SweEnv(Env):
     def _score(self, task: Task, answer: str) -> Score:
         patch, why = extract_diff(answer)
         if patch is None:
-            return Score.zero(why)
+            return Score.zero(why, kind="no_answer")
         result = self.evaluate(task, patch)
         return reward_from(result, list(task.extra["FAIL_TO_PASS"]), self.config.reward_mode)
 
@@ -309,20 +306,11 @@ class SweEnv(Env):
         tmp.write_text(json.dumps(result), encoding="utf-8")
         os.replace(tmp, path)
 
-    def test_command(self, task: Task, worktree: Path) -> list[str]:
-        repo = task.extra["repo"]
-        tests = test_directives(repo, task.extra["test_patch"])
-        if self.config.test_cmd:
-            template = self.config.test_cmd
-        elif task.extra.get("eval_test_cmd"):  # the row's own (swebench>=5 eval_script), used verbatim
-            return ["bash", "-c", task.extra["eval_test_cmd"]]
-        else:
-            template = REPO_TEST_COMMANDS.get(repo) or DEFAULT_TEST_COMMAND
-        command = template.format(python=shlex.quote(sys.executable), tests=" ".join(map(shlex.quote, tests)))
-        return ["bash", "-c", command]
+    def test_command(self, task: Task, worktree: Path | None = None) -> list[str]:
+        """The test command of ``task`` (runs in the checkout; ``worktree`` is not needed)."""
+        return test_command(self.config, task)
 
     def _evaluate_local(self, task: Task, patch: str) -> dict[str, Any]:
-        cfg = self.config
         repo_dir = self.repo_dir(task.extra["repo"])
         if repo_dir is None:
             raise ValueError("backend='local' needs repos_dir (a directory with one clone per repo, "
@@ -331,57 +319,19 @@ class SweEnv(Env):
         if not (repo_dir / ".git").exists():
             raise ValueError(f"no clone of {task.extra['repo']} at {repo_dir}: "
                              f"git clone https://github.com/{task.extra['repo']} {repo_dir}")
-        base = task.extra["base_commit"]
-        tmp = Path(tempfile.mkdtemp(prefix="veritas-swe-", dir=cfg.work_dir))
-        worktree = tmp / f"wt-{tmp.name}"
-        added = False
-        try:
-            _git(["worktree", "add", "--detach", str(worktree), base], repo_dir, cfg.git_timeout_s)
-            added = True
-            patch_file = tmp / "model.patch"
-            patch_file.write_text(patch, encoding="utf-8")
-            check = _git(["apply", "--check", "--whitespace=nowarn", str(patch_file)], worktree,
-                         cfg.git_timeout_s, check=False)
-            if check.returncode != 0:
-                return {"error": f"patch does not apply at {base[:12]}: {check.stderr.strip()[-OUTPUT_TAIL_CHARS:]}"}
-            _git(["apply", "--whitespace=nowarn", str(patch_file)], worktree, cfg.git_timeout_s)
-            # as the SWE-bench harness: the test files are reset to base_commit before the test patch
-            test_files = patch_files(task.extra["test_patch"])
-            for path in test_files:
-                if _git(["cat-file", "-e", f"{base}:{path}"], worktree, cfg.git_timeout_s, check=False).returncode == 0:
-                    _git(["checkout", base, "--", path], worktree, cfg.git_timeout_s)
-                elif (worktree / path).exists():
-                    (worktree / path).unlink()
-            test_patch_file = tmp / "test.patch"
-            test_patch_file.write_text(task.extra["test_patch"], encoding="utf-8")
-            applied = _git(["apply", "--whitespace=nowarn", str(test_patch_file)], worktree, cfg.git_timeout_s,
-                           check=False)
-            if applied.returncode != 0:
-                return {"error": f"test_patch does not apply on top of the patch: {applied.stderr.strip()}"}
-            home = tmp / "home"
-            home.mkdir()
-            with self._lock:
-                self.test_runs += 1
-            run = run_sandboxed(self.test_command(task, worktree), worktree, sandbox_env(worktree, home),
-                                cfg.test_timeout_s, cfg.memory_limit_mb, cfg.isolate_network, tmp / "test.log")
-        finally:
-            if added:
-                _git(["worktree", "remove", "--force", str(worktree)], repo_dir, cfg.git_timeout_s, check=False)
-            shutil.rmtree(tmp, ignore_errors=True)
-            _git(["worktree", "prune"], repo_dir, cfg.git_timeout_s, check=False)
-        tail = run.output[-OUTPUT_TAIL_CHARS:]
-        if run.timed_out:
-            return {"error": f"tests timed out after {cfg.test_timeout_s:g}s", "seconds": round(run.seconds, 3)}
-        status = parse_test_output(run.output, task.extra["repo"], task.extra.get("log_parser"))
-        if not status:
-            return {"error": f"no test results in the output (exit code {run.returncode})", "output_tail": tail,
-                    "seconds": round(run.seconds, 3)}
-        failed_any = any(s in ("FAILED", "ERROR") for s in status.values())
-        if run.returncode != 0 and not failed_any:
-            return {"error": f"test command exited {run.returncode} but reported no failure", "output_tail": tail,
-                    "seconds": round(run.seconds, 3)}
-        graded = grade(status, list(task.extra["FAIL_TO_PASS"]), list(task.extra["PASS_TO_PASS"]))
-        return {**graded, "returncode": run.returncode, "seconds": round(run.seconds, 3)}
+        self._check_sandbox()
+        return evaluate_local(task, patch, self.config, repo_dir, self._count_run)
+
+    def _count_run(self) -> None:
+        with self._lock:
+            self.test_runs += 1
+
+    def _check_sandbox(self) -> None:
+        """``sandbox='bwrap'`` where bwrap cannot run is a configuration error, never a silent fallback."""
+        if self.config.sandbox == "bwrap":
+            mode = bwrap_mode()
+            if isinstance(mode, str):
+                raise ValueError(f"sandbox='bwrap': {mode}")
 
     def _evaluate_docker(self, task: Task, patch: str) -> dict[str, Any]:
         return evaluate_docker(task, patch, self._rows.values(), self._docker, self.config.docker_run_id,

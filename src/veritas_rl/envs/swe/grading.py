@@ -3,9 +3,13 @@ logs parsed with swebench's parsers, FAIL_TO_PASS / PASS_TO_PASS grading and the
 
 from __future__ import annotations
 
+import re
+import shlex
+import sys
+import xml.etree.ElementTree as ET
 from typing import Any
 
-from veritas_rl.envs.base import Score
+from veritas_rl.envs.base import Score, Task
 from veritas_rl.envs.swe.patches import patch_files
 
 #: test commands of SWE-bench repos that do not run under plain pytest; ``{tests}`` gets the test
@@ -15,6 +19,11 @@ REPO_TEST_COMMANDS = {
     "sympy/sympy": "bin/test -C --verbose {tests}",
 }
 DEFAULT_TEST_COMMAND = "{python} -m pytest -rA --tb=no -p no:cacheprovider {tests}"
+#: repos graded from their test log (their runners are not pytest); every other repo is graded from
+#: pytest's junit XML report, which must exist
+LOG_GRADED_REPOS = frozenset(REPO_TEST_COMMANDS)
+#: what makes every pytest in the test command write its junit report (xunit1: it has the file path)
+JUNIT_ADDOPTS = "--junitxml={path} -o junit_family=xunit1"
 
 
 def test_directives(repo: str, test_patch: str) -> list[str]:
@@ -30,6 +39,21 @@ def test_directives(repo: str, test_patch: str) -> list[str]:
             out.append(f.replace("/", "."))
         return out
     return files
+
+
+def test_command(config: Any, task: Task) -> list[str]:
+    """The test command of ``task``: ``config.test_cmd`` if set; else the row's own (the test section of
+    a swebench>=5 ``eval_script``, verbatim); else the repo's (:data:`REPO_TEST_COMMANDS`) or pytest."""
+    repo = task.extra["repo"]
+    tests = test_directives(repo, task.extra["test_patch"])
+    if config.test_cmd:
+        template = config.test_cmd
+    elif task.extra.get("eval_test_cmd"):
+        return ["bash", "-c", task.extra["eval_test_cmd"]]
+    else:
+        template = REPO_TEST_COMMANDS.get(repo) or DEFAULT_TEST_COMMAND
+    command = template.format(python=shlex.quote(sys.executable), tests=" ".join(map(shlex.quote, tests)))
+    return ["bash", "-c", command]
 
 
 def eval_script_test_command(eval_script: str | None) -> str:
@@ -61,6 +85,53 @@ def parse_test_output(output: str, repo: str, log_parser: str | None = None) -> 
     return parser(output, spec)
 
 
+def _nodeid(case: ET.Element) -> str | None:
+    """The pytest node id of an xunit1 ``<testcase>``: ``file::Class::name`` rebuilt from ``file``,
+    ``classname`` (the module path dotted, then the classes) and ``name``."""
+    path, classname, name = case.get("file"), case.get("classname") or "", case.get("name")
+    if not name:
+        return None
+    if not path:
+        return f"{classname}::{name}" if classname else name
+    module = re.sub(r"\.py$", "", path).replace("/", ".")
+    classes = classname[len(module) + 1:].split(".") if classname.startswith(module + ".") else []
+    return "::".join([path, *[c for c in classes if c], name])
+
+
+def parse_junit(data: bytes) -> dict[str, str] | str:
+    """Per-test status from pytest's junit XML (``PASSED``/``FAILED``/``ERROR``/``SKIPPED``/``XFAIL``),
+    or why the report is not one (more than one document, a DTD, not XML)."""
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        return "the junit report has a DTD (pytest writes none)"
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as err:  # also: two documents in the FIFO (a second writer)
+        return f"the junit report is not one XML document ({err})"
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite") if root.tag == "testsuites" else []
+    if not suites:
+        return f"the junit report has no <testsuite> (root <{root.tag}>)"
+    status: dict[str, str] = {}
+    for suite in suites:
+        for case in suite.iter("testcase"):
+            node = _nodeid(case)
+            if node is None:
+                continue
+            tags = {child.tag for child in case}
+            skipped = case.find("skipped")
+            if "error" in tags:
+                state = "ERROR"
+            elif "failure" in tags:
+                state = "FAILED"
+            elif skipped is not None:
+                state = "XFAIL" if (skipped.get("type") or "") == "pytest.xfail" else "SKIPPED"
+            else:
+                state = "PASSED"
+            if status.get(node) in ("ERROR", "FAILED"):
+                continue  # a teardown error after a failure: the worse state stays
+            status[node] = state
+    return status
+
+
 def grade(status: dict[str, str], fail_to_pass: list[str], pass_to_pass: list[str]) -> dict[str, Any]:
     """Which FAIL_TO_PASS tests pass and which PASS_TO_PASS tests broke (swebench's semantics:
     XFAIL counts as a pass, a skipped PASS_TO_PASS test is not a regression, a missing test fails)."""
@@ -76,7 +147,8 @@ def grade(status: dict[str, str], fail_to_pass: list[str], pass_to_pass: list[st
 def reward_from(result: dict[str, Any], fail_to_pass: list[str], reward_mode: str) -> Score:
     """Turn a cached evaluation result into a :class:`Score`."""
     if result.get("error"):
-        return Score.zero(result["error"], **{k: v for k, v in result.items() if k != "error"})
+        info = {k: v for k, v in result.items() if k not in ("error", "kind")}
+        return Score.zero(result["error"], kind=result.get("kind") or "wrong", **info)
     info = {k: result[k] for k in ("f2p_passed", "f2p_failed", "p2p_broken", "seconds") if k in result}
     if result["p2p_broken"]:
         return Score.zero(f"{len(result['p2p_broken'])} PASS_TO_PASS test(s) broke", **info)
@@ -89,3 +161,13 @@ def reward_from(result: dict[str, Any], fail_to_pass: list[str], reward_mode: st
     if fraction < 1.0:
         return Score.zero(f"{len(result['f2p_failed'])}/{total} FAIL_TO_PASS test(s) still fail", **info)
     return Score(1.0, {"reason": "resolved", **info})
+
+
+def check_consistent(status: dict[str, str], returncode: int | None) -> str | None:
+    """Why a report and the exit code disagree (pytest exits 0 exactly when nothing failed), or ``None``."""
+    failed = any(s in ("FAILED", "ERROR") for s in status.values())
+    if failed and returncode == 0:
+        return "the test command exited 0 but its report has failures (forged exit status)"
+    if not failed and returncode != 0:
+        return f"the test command exited {returncode} but its report has no failure (forged or incomplete report)"
+    return None
