@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "veritas_rl.commands.envs",  # envs, sample, score
     "veritas_rl.commands.train",  # train grpo, train sft (TRL backend)
     "veritas_rl.commands.games",  # eval-games (OpenSpiel)
+    "veritas_rl.commands.eval",  # eval (greedy accuracy, pass@k)
     "veritas_rl.commands.audit",  # audit (reward-hacking battery of one env's scorer)
 )
 
