@@ -40,6 +40,10 @@ NAME = "guard-test"
 @dataclass(frozen=True)
 class GuardTestConfig:
     answer: str = "42"
+    first_score_s: float = 0.0  # the first score in a process sleeps this long (a lazy heavy import)
+
+
+_IMPORTED = []
 
 
 class GuardTestEnv(Env):
@@ -58,6 +62,9 @@ class GuardTestEnv(Env):
         return Task(NAME, task_id, [{"role": "user", "content": "say 42"}], self.config.answer)
 
     def _score(self, task: Task, answer: str) -> Score:
+        if self.config.first_score_s and not _IMPORTED:
+            time.sleep(self.config.first_score_s)
+            _IMPORTED.append(True)
         answer = answer.strip()
         if answer == "bigint":
             10 ** (10**8)
@@ -122,6 +129,38 @@ def test_a_stuck_c_call_is_cut_at_the_budget_from_a_worker_thread(guard):
     # the worker was killed and restarted: the next score works
     assert guard.score(NAME, {}, _task(), "42").value == 1.0
     assert guard.stats["starts"] == starts + 2
+
+
+def test_a_worker_started_from_a_short_lived_thread_outlives_that_thread(registered):
+    """PR_SET_PDEATHSIG is per thread: workers are started from the guard's spawner thread, not the caller's."""
+    g = ScoreGuard(GuardSettings(timeout_s=1.0))
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(g.score, NAME, {}, 0, "42").result().value == 1.0
+    pids = g.worker_pids()
+    time.sleep(0.3)  # the pool thread has exited
+    assert g.score(NAME, {}, 0, "42").value == 1.0
+    assert g.worker_pids() == pids and g.stats["starts"] == 1
+    g.close()
+
+
+def test_a_worker_killed_from_outside_is_restarted(registered):
+    g = ScoreGuard(GuardSettings(timeout_s=1.0))
+    assert g.score(NAME, {}, 0, "42").value == 1.0
+    os.kill(g.worker_pids()[0], 9)
+    time.sleep(0.2)
+    assert [s.value for s in g.score_many([Request(NAME, {}, 0, "42")] * 3)] == [1.0] * 3
+    assert g.stats["starts"] == 2
+    g.close()
+
+
+def test_lazy_imports_are_paid_when_the_worker_builds_the_env_not_in_a_budget(guard):
+    """A first score that is slow once per process (lgc-v2's cryptarithm imports reasoning-gym, ~2 s)
+    must not time out: the worker warms each env up outside any budget."""
+    config = {"first_score_s": 1.5}
+    timeouts = guard.stats["timeouts"]
+    scores = guard.score_many([Request(NAME, config, i, "42") for i in range(3)])
+    assert [s.kind for s in scores] == ["correct"] * 3
+    assert guard.stats["timeouts"] == timeouts
 
 
 def test_a_batch_goes_on_past_its_stuck_item(guard):

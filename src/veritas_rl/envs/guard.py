@@ -330,9 +330,12 @@ def _worker_main(conn, progress) -> None:
             try:
                 if env_spec.env_cls.name != env_spec.name:  # registered by the caller outside veritas_rl.envs
                     register_env(env_spec.name, env_spec.env_cls, env_spec.config_cls, aliases=env_spec.aliases)
-                envs.append(env_spec.env_cls(config))
+                env = env_spec.env_cls(config)
             except BaseException as e:  # noqa: BLE001 - re-raised in the caller for each score of this env
                 envs.append(_RemoteError(e))
+                continue
+            _warm_up(env)
+            envs.append(env)
         out: list[Any] = []
         offset = 0
         flushed = time.monotonic()
@@ -354,6 +357,22 @@ def _worker_main(conn, progress) -> None:
                 offset, out, flushed = i + 1, [], now
         progress[0] = -1
         conn.send((offset, out))
+
+
+#: tasks generated and oracle-scored when a worker builds an env, outside any budget (interleaved task types)
+WARMUP_TASKS = 16
+
+
+def _warm_up(env: Env) -> None:
+    """Generate and score the oracle of the first tasks so that lazy imports and per-config caches are
+    paid here, not inside a score's budget (lgc-v2's cryptarithm imports reasoning-gym on its first
+    score: ~2 s, more on a busy machine, and a restart after a timeout would pay it again)."""
+    try:
+        for i in range(min(WARMUP_TASKS, env.num_tasks)):
+            task = env.task(env.task_id_at(i))
+            env.score(task, env.oracle(task) or "0")  # no oracle: still reach the scorer
+    except Exception:  # noqa: BLE001 - only an optimisation: a real score will surface the bug
+        log.warning("score guard: warming up env %r failed", env.name, exc_info=True)
 
 
 #: the worker: a fresh interpreter given the caller's ``sys.path``, then :func:`_worker_entry`
@@ -379,6 +398,43 @@ def _progress_file() -> int:
         fd = os.dup(tempfile.TemporaryFile().fileno())
     os.ftruncate(fd, 16)
     return fd
+
+
+_SPAWNER: tuple[int, queue.SimpleQueue] | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawn(argv: list[str], fds: tuple[int, ...]) -> subprocess.Popen:
+    """``Popen`` from one long-lived thread of this process.
+
+    ``PR_SET_PDEATHSIG`` fires when the *thread* that started the worker exits, and a worker may be
+    (re)started from any caller's thread (a verl executor thread, a short-lived one in a test); the
+    spawner thread lives as long as the process, so the worker dies with the process and only then.
+    """
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None or _SPAWNER[0] != os.getpid():  # none yet, or a forked child's stale copy
+            requests: queue.SimpleQueue = queue.SimpleQueue()
+            threading.Thread(target=_spawner_loop, args=(requests,), name="veritas-score-spawner", daemon=True).start()
+            _SPAWNER = (os.getpid(), requests)
+        requests = _SPAWNER[1]
+    box: list[Any] = []
+    done = threading.Event()
+    requests.put((argv, fds, box, done))
+    done.wait()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def _spawner_loop(requests: queue.SimpleQueue) -> None:
+    while True:
+        argv, fds, box, done = requests.get()
+        try:
+            box.append(subprocess.Popen(argv, pass_fds=fds, stdin=subprocess.DEVNULL, close_fds=True))
+        except BaseException as e:  # noqa: BLE001 - raised in the thread that asked
+            box.append(e)
+        done.set()
 
 
 class _Route(NamedTuple):
@@ -430,10 +486,8 @@ class _Slot:
         progress_fd = _progress_file()
         paths = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_CODE, json.dumps(paths), str(theirs.fileno()), str(progress_fd),
-                 str(os.getpid())],
-                pass_fds=(theirs.fileno(), progress_fd), stdin=subprocess.DEVNULL, close_fds=True)
+            proc = _spawn([sys.executable, "-c", _WORKER_CODE, json.dumps(paths), str(theirs.fileno()),
+                           str(progress_fd), str(os.getpid())], (theirs.fileno(), progress_fd))
             self.progress_map = mmap.mmap(progress_fd, 16)
         finally:
             theirs.close()
@@ -520,11 +574,14 @@ class _Slot:
                 self._start()
             with shared.lock:
                 defs = shared.defs[self.known:]
-            self.conn.send((defs, [items[i] for i in todo]))
+            got, stuck, crashed = 0, None, False
+            try:
+                self.conn.send((defs, [items[i] for i in todo]))
+            except OSError:  # the worker is gone (killed from outside): restart below
+                crashed = True
             self.known += len(defs)
             shared.count("batches", 1)
-            got, stuck, crashed = 0, None, False
-            while got < len(todo):
+            while got < len(todo) and not crashed:
                 k = int(self.progress[0])
                 if k >= 0:
                     wait = budgets[todo[k]] - (time.monotonic() - self.progress[1])
@@ -648,8 +705,14 @@ class ScoreGuard:
             raise RuntimeError("this ScoreGuard is closed")
         results: list[Any] = [None] * len(requests)
         sent_index, items, budgets = [], [], []
+        memo: dict[tuple, _Route] = {}  # one lookup per distinct (env, config JSON) in the batch
         for i, (env, config, task, completion) in enumerate(requests):
-            route = self.route(env, config)
+            if isinstance(config, str) and isinstance(env, str):
+                route = memo.get((env, config))
+                if route is None:
+                    route = memo[(env, config)] = self.route(env, config)
+            else:
+                route = self.route(env, config)
             if route.budget is None:  # inline: this thread, no bound
                 results[i] = score_one(self.env(route), task, completion)
             else:
