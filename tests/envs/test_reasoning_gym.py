@@ -29,13 +29,19 @@ def test_default_dataset_tasks_and_scoring(env):
         assert wrong.value == 0.0 and wrong.info["reason"] == "reasoning-gym scored the answer 0"
 
 
-def test_only_the_last_answer_tag_counts(env):
+def test_answer_tags_different_answers_are_a_hedge_the_same_answer_is_not(env):
     task = env.task(7)
     gold = task.ground_truth
-    assert env.score(task, f"<answer>{gold}</answer> hmm, no: <answer>-1</answer>").value == 0.0
-    assert env.score(task, f"<answer>-1</answer> hmm, no: <answer>{gold}</answer>").value == 1.0
-    assert env.score(task, f"{gold}").info["reason"] == "no <answer>...</answer> tag"
-    assert env.score(task, "<answer>  </answer>").info["reason"] == "empty <answer> tag"
+    for completion in (f"<answer>{gold}</answer> hmm, no: <answer>-1</answer>", f"<answer>-1</answer> no: <answer>{gold}</answer>"):
+        score = env.score(task, completion)
+        assert (score.value, score.kind) == (0.0, "hedge")
+    # compared by value: 156 and 156.0 are one answer; the prompt's format example is not an answer
+    assert env.score(task, f"<answer>{gold}</answer> so <answer>{gold}.0</answer>").value == 1.0
+    assert env.score(task, f"format: <answer>your answer</answer>. <answer>{gold}</answer>").value == 1.0
+    missing = env.score(task, f"{gold}")
+    assert (missing.info["reason"], missing.kind) == ("no <answer>...</answer> tag", "no_answer")
+    empty = env.score(task, "<answer>  </answer>")
+    assert (empty.info["reason"], empty.kind) == ("empty <answer> tag", "no_answer")
 
 
 def test_other_dataset_with_its_own_verifier_accepts_alternatives():
@@ -51,23 +57,18 @@ def test_other_dataset_with_its_own_verifier_accepts_alternatives():
     other = solve_24(tuple(numbers))
     assert other is not None and other.replace(" ", "") != task.ground_truth.replace(" ", "")
     assert env.score(task, f"<answer>{other}</answer>").value == 1.0
-    partial = env.score(task, "<answer>1+1+1+1</answer>")
+    # the task's four numbers, not 24: reasoning-gym's 0.01 for a well-formed attempt
+    a, b, c, d = numbers
+    partial = env.score(task, f"<answer>{a}+{b}+{c}+{d}</answer>")
     assert 0.0 < partial.value < 1.0 and partial.info["reason"] == "partial credit from reasoning-gym"
     strict = make("rg", dataset="puzzle24", size=50, seed=3, binary=True)
-    assert strict.score(task, "<answer>1+1+1+1</answer>").value == 0.0
+    assert strict.score(task, f"<answer>{a}+{b}+{c}+{d}</answer>").value == 0.0
+    # numbers the task does not give are illegal, whatever they make
+    other_numbers = env.score(task, "<answer>1+1+1+1</answer>")
+    assert (other_numbers.value, other_numbers.kind) == (0.0, "illegal") or sorted(numbers) == [1, 1, 1, 1]
     assert list(itertools.islice((strict.task_id_at(i) for i in range(3)), 3)) == [0, 1, 2]
 
 
-def test_answers_that_would_hang_sympy_are_refused():
-    import time
-
-    env = make("rg", dataset="puzzle24", size=5)  # its scorer runs sympy's parse_expr on the answer
-    task = env.task(0)
-    start = time.perf_counter()
-    for bad in ("9**9**9**9", "2**99999999", "10^{99999999}"):
-        score = env.score(task, f"<answer>{bad}</answer>")
-        assert score.value == 0.0 and "too expensive" in score.info["reason"]
-    assert time.perf_counter() - start < 0.1
 
 
 def test_dataset_config_and_seed_take_effect():
@@ -87,7 +88,7 @@ def test_unparseable_answer_scores_zero_with_reason():
     assert env.score(task, env.oracle(task)).value == 1.0
     # cryptarithm's scorer gets a mapping it cannot parse: 0.0 with a reason, not an exception
     score = env.score(task, "<answer>A=1=2,B</answer>")
-    assert score.value == 0.0 and score.info["reason"]
+    assert score.value == 0.0 and score.info["reason"] and score.kind == "wrong"
 
 
 def test_task_from_another_config_is_refused():
@@ -107,6 +108,22 @@ def test_task_from_another_config_is_refused():
         ({"dataset_config": {"seed": 3}}, r"set 'seed' with the env's own `seed` key"),
         ({"size": 0}, r"size=0"),
         ({"dataset_config": [1]}, r"dataset_config"),
+        ({"size": True}, r"'?size'?.*True"),
+        ({"seed": True}, r"'?seed'?.*True"),
+        ({"seed": 1.5}, r"'?seed'?.*1\.5"),
+        ({"binary": 2}, r"'?binary'?.*2"),
+        # reasoning-gym's typed options: a bool is not an int, a string not a number, a list holds strings
+        ({"dataset_config": {"min_terms": True}}, r"dataset_config.min_terms=True for 'chain_sum': expected an integer"),
+        ({"dataset_config": {"min_terms": 2.5}}, r"dataset_config.min_terms=2.5 .*expected an integer"),
+        (
+            {"dataset": "basic_arithmetic", "dataset_config": {"operators": "+"}},
+            r"dataset_config.operators='\+' for 'basic_arithmetic': expected a list",
+        ),
+        (
+            {"dataset": "basic_arithmetic", "dataset_config": {"allow_parentheses": "no"}},
+            r"dataset_config.allow_parentheses='no' .*expected a boolean",
+        ),
+        ({"dataset": "binary_matrix", "dataset_config": {"p_zero": "0.5"}}, r"dataset_config.p_zero='0.5' .*expected a number"),
     ],
 )
 def test_config_errors(config, match):
@@ -114,7 +131,20 @@ def test_config_errors(config, match):
         make("reasoning-gym", **config)
 
 
+def test_config_class_refuses_booleans_and_fractional_numbers_directly():
+    from veritas_rl.envs.reasoning_gym import ReasoningGymConfig
+
+    for bad in ({"size": True}, {"seed": False}, {"size": 1.5}, {"seed": 1.5}, {"binary": 1}):
+        key, value = next(iter(bad.items()))
+        with pytest.raises(ValueError, match=rf"^{key}={value!r}; expected"):
+            ReasoningGymConfig(**bad)
+    # a float option where reasoning-gym's field is a float: an int is a number
+    assert make("rg", dataset="binary_matrix", size=3, dataset_config={"p_zero": 1}).num_tasks == 3
+
+
 def test_copying_the_prompt_scores_zero(env):
     for i in range(10):
         task = env.task(i)
-        assert env.score(task, task.prompt[0]["content"]).value == 0.0
+        for completion in (task.prompt[0]["content"], f"<answer>{env.entry(i)['question']}</answer>"):
+            score = env.score(task, completion)
+            assert (score.value, score.kind) == (0.0, "no_answer")

@@ -22,6 +22,8 @@ from typing import Any, Hashable
 
 from veritas_rl.envs import safe_expr
 
+#: closed answer vocabularies: a gold in one of them makes every answer one of its words
+CHOICES = (frozenset({"true", "false"}), frozenset({"yes", "no"}), frozenset({"on", "off", "undetermined"}))
 #: the prompt's own format example (``<answer>your answer</answer>``), in normalised form
 FORMAT_EXAMPLES = frozenset({"your answer", "your answer here", "answer", "..."})
 #: punctuation any sentence may use, whatever the gold sentence happens to contain
@@ -103,7 +105,8 @@ def _char_classes(text: str) -> tuple[bool, bool, frozenset[str]]:
 
 @dataclass(frozen=True)
 class Shape:
-    """One answer shape; ``kind`` is one of number, complex, json, numbers, token, text, formula, any."""
+    """One answer shape; ``kind`` is one of number, complex, json, numbers, choice, token, text, formula,
+    moves, words, any."""
 
     kind: str
     digits: bool = True
@@ -111,7 +114,7 @@ class Shape:
     other: frozenset = frozenset()
     multiline: bool = True
     json_type: str = ""  # json: "list" or "dict"
-    variables: frozenset = frozenset()  # formula: the allowed variable names; words: the allowed words
+    variables: frozenset = frozenset()  # formula: variable names; words, choice: the allowed words
     pattern: str = ""  # moves: what each whitespace-separated move looks like (a regular expression)
     single: bool = False  # moves: exactly one move (a coordinate)
     max_chars: int = 20_000
@@ -135,6 +138,8 @@ class Shape:
             return isinstance(value, list if self.json_type == "list" else dict)
         if kind == "formula":
             return _is_formula(slot, self.variables)
+        if kind == "choice":
+            return normalize(slot) in self.variables
         if kind == "moves":
             moves = slot.replace(",", " ").split()
             if self.single and len(moves) != 1:
@@ -191,12 +196,14 @@ class Shape:
 
         Only scalar shapes (a number, a single token) split: a list or sentence holds commas by design.
         """
-        if not (self.kind in ("number", "token") or self.single) or self.conforms(slot):
+        if not (self.kind in ("number", "token", "choice") or self.single) or self.conforms(slot):
             return [self.value(slot)]
         pieces = [p.strip() for p in _ALTERNATIVE_SPLIT.split(slot) if p.strip()]
         if len(pieces) < 2 or len(pieces) > 64:
             return [self.value(slot)]
-        values = {self.value(p) for p in pieces if self.conforms(p)}
+        if not all(self.conforms(p) for p in pieces):  # "5, 2, ?" or a path: not a list of alternatives
+            return [self.value(slot)]
+        values = {self.value(p) for p in pieces}
         return sorted(values, key=repr) if len(values) >= 2 else [self.value(slot)]
 
 
@@ -253,6 +260,9 @@ def infer_shape(gold: str | None, dataset: str, entry: dict[str, Any]) -> Shape:
     if gold is None:
         return Shape("any")
     g = gold.strip()
+    for words in CHOICES:
+        if normalize(g) in words:
+            return Shape("choice", variables=words, max_chars=64)
     if parse_number(g) is not None:
         return Shape("number")
     if isinstance(parse_json(g), (list, dict)):
