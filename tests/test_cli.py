@@ -20,14 +20,14 @@ def run(capsys, *argv):
 
 def test_help_is_instant_and_lists_every_subcommand():
     out = subprocess.run([sys.executable, "-m", "veritas_rl.cli", "--help"], capture_output=True, text=True, check=True)
-    for command in ("envs", "sample", "score", "train", "eval-games"):
+    for command in ("envs", "sample", "score", "train", "eval-games", "audit"):
         assert command in out.stdout
     # --help imports no heavy framework
     probe = "import sys; from veritas_rl.cli import build_parser; build_parser(); print(sorted(m for m in ('torch','verl','trl','pyspiel') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("command", ["envs", "sample", "score", "train", "eval-games"])
+@pytest.mark.parametrize("command", ["envs", "sample", "score", "train", "eval-games", "audit"])
 def test_each_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
