@@ -55,7 +55,8 @@ def test_compute_score_loaded_by_verl_runs_the_tests(cfg, items, fx):
         kwargs = dict(data_source=item["data_source"], ground_truth=item["reward_model"]["ground_truth"],
                       extra_info=item["extra_info"])
         gold = reward_fn(solution_str=f"```diff\n{task['extra']['gold_patch']}```", **kwargs)
-        assert gold == {"score": 1.0, "acc": 1.0, "reason": ""}
+        assert {k: gold[k] for k in ("score", "acc", "reason", "kind")} == {"score": 1.0, "acc": 1.0, "reason": "",
+                                                                         "kind": "correct"}
         wrong = reward_fn(solution_str="```diff\n" + fx.patches["breaks_p2p0" if task["task_id"] == 0 else "half1"]
                           + "```", **kwargs)
         assert wrong["score"] == 0.0 and wrong["acc"] == 0.0
