@@ -44,7 +44,8 @@ def test_embedded_model_is_a_plain_hf_dir(smollm2_dir, smollm2_tokenizer):
 
 def test_smollm2_stops_at_im_end_and_pads_with_endoftext(smollm2_dir, smollm2_tokenizer):
     tok = smollm2_tokenizer
-    # transformers' GGUF conversion says eos = <|im_start|>; the GGUF itself (and the chat template) end turns with <|im_end|>
+    # transformers' GGUF conversion says eos = <|im_start|>; the GGUF itself and the chat template end turns
+    # with <|im_end|>
     assert (tok.eos_token, tok.eos_token_id) == ("<|im_end|>", 2)
     assert (tok.pad_token, tok.pad_token_id) == ("<|endoftext|>", 0)  # not eos: masking pads must not hide the end
     config = json.loads((smollm2_dir / "config.json").read_text())

@@ -335,7 +335,8 @@ def choose_special_tokens(vocab: dict[str, int], gguf_ids: dict[str, int]) -> tu
     :data:`PAD_FALLBACK` when the vocab has it (pad = eos would mask the real end of every reply)."""
     by_id = {i: t for t, i in vocab.items()}
     if "eos" not in gguf_ids or gguf_ids["eos"] not in by_id:
-        raise ValueError(f"the GGUF names no eos token in its vocab (tokenizer.ggml.eos_token_id={gguf_ids.get('eos')})")
+        raise ValueError(f"the GGUF names no eos token in its vocab "
+                         f"(tokenizer.ggml.eos_token_id={gguf_ids.get('eos')})")
     eos = by_id[gguf_ids["eos"]]
     pad = by_id.get(gguf_ids.get("pad", -1))
     if pad is None or pad == eos:
@@ -427,7 +428,8 @@ def resolve_checkpoint(spec: str | None) -> tuple[str, str | None]:
             p = ckpts[-1][1]
         else:
             raise ValueError(f"model={spec!r}: {p} has no config.json or adapter_config.json, and no final/ or "
-                             "checkpoint-N/ holding one (expected an HF model dir, a LoRA adapter dir or a TRL run dir)")
+                             "checkpoint-N/ holding one (expected an HF model dir, a LoRA adapter dir or a TRL "
+                             "run dir)")
     if (p / "adapter_config.json").is_file():
         base = json.loads((p / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
         if not base:

@@ -12,9 +12,9 @@ import pytest
 from veritas_rl.cli import main
 
 # two-term sums: SmolLM2 gets some right, so accuracy is neither 0 nor 1 (tests/backends/trl/test_runs.py)
-SUMS = {"rg_dataset": "basic_arithmetic", "rg_config": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1,
-                                                        "operators": ["+"], "allow_parentheses": False,
-                                                        "allow_negation": False}}
+SUMS = {"rg_dataset": "basic_arithmetic",
+        "rg_config": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1, "operators": ["+"],
+                      "allow_parentheses": False, "allow_negation": False}}
 
 
 def _eval(tmp_path, name, *flags):

@@ -54,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     from veritas_rl.backends.trl.settings import TrainSettings
 
-    d = types.SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(TrainSettings)})  # the trainers' defaults
+    # the trainers' defaults (TrainSettings() itself needs an env)
+    d = types.SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(TrainSettings)})
     p.add_argument("--model", default=None, help="model (see below); with --backend openai, the served model's "
                    "name (default: embedded:smollm2-135m)")
     p.add_argument("--env", required=True, help="env name or alias (see `veritas envs`)")
@@ -77,7 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="hf: device (default: auto)")
     p.add_argument("--threads", type=int, default=None, help="hf on CPU: torch threads (default: torch's)")
-    p.add_argument("--out-dir", default=None, help="where report.json/.md/.png go (default: eval/<time>-<env>)")
+    p.add_argument("--out-dir", default=None,
+                   help="where report.json/.md/.png go (default: train/runs/eval/<time>-<env>, git-ignored)")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -139,7 +141,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "held_out": [held_out.start, held_out.stop], "max_new_tokens": args.max_new_tokens, **about,
               "seconds": round(time.perf_counter() - t0, 1),
               "date": _dt.datetime.now().isoformat(timespec="seconds"), **result}
-    out_dir = Path(args.out_dir) if args.out_dir else Path("eval") / (
+    out_dir = Path(args.out_dir) if args.out_dir else Path("train/runs/eval") / (
         f"{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', env.name)}")
     paths = write_report(report, out_dir)
     log.info("wrote %s", ", ".join(str(p) for p in paths))
