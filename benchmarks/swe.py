@@ -6,7 +6,8 @@ Measures, for the gold patch of fixture task 0 (median and minimum of ``--repeat
   with the sandbox's environment variables;
 * ``sandboxed`` the same command through ``run_sandboxed`` (own session, ``prlimit`` RLIMIT_AS,
   ``unshare -n``, output to a file): the isolation wrappers alone;
-* ``cold``      a full evaluation: worktree add, ``git apply --check``/apply, test-file reset, test patch,
+* ``bwrap``     the same command in the default bwrap sandbox (namespaces, read-only root, cgroup);
+* ``cold``      a full evaluation (bwrap): shared clone + checkout, ``git apply --check``/apply, test-file reset, test patch,
   sandboxed run, log parsing with swebench's parser, worktree removal;
 * ``cached``    scoring the same patch again (the (instance, patch-hash) result cache).
 
@@ -65,7 +66,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.envs.swe_fixture import build_swe_fixture, git
     from veritas_rl.envs import make
-    from veritas_rl.envs.swe.sandbox import network_isolation_prefix, run_sandboxed, sandbox_env
+    from veritas_rl.envs.swe.sandbox import (
+        bwrap_mode,
+        cgroup_roots,
+        network_isolation_prefix,
+        run_sandboxed,
+        sandbox_env,
+    )
 
     with tempfile.TemporaryDirectory(prefix="veritas-swe-bench-") as tmp:
         tmp = Path(tmp)
@@ -88,9 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         def direct():  # same environment variables as the sandbox: only the wrappers differ
             subprocess.run(cmd, cwd=checkout, env=sandbox_env(checkout, home), capture_output=True, check=True)
 
-        def sandboxed():
+        def sandboxed():  # sandbox="none": own session, unshare -n, limits
             run = run_sandboxed(cmd, checkout, sandbox_env(checkout, home), env.config.test_timeout_s,
                                 env.config.memory_limit_mb, env.config.isolate_network, tmp / "out.log")
+            assert run.returncode == 0, run.output[-2000:]
+
+        def bwrap():  # sandbox="bwrap": namespaces, read-only root, cgroup limits
+            run = run_sandboxed(cmd, checkout, sandbox_env(checkout, Path("/tmp/home")), env.config.test_timeout_s,
+                                env.config.memory_limit_mb, env.config.isolate_network, tmp / "out.log",
+                                sandbox="bwrap", max_processes=env.config.max_processes)
             assert run.returncode == 0, run.output[-2000:]
 
         def cold():
@@ -99,13 +112,15 @@ def main(argv: list[str] | None = None) -> int:
 
         env.score(task, env.oracle(task))  # warm-up: imports swebench's parsers, fills the cache once
         load_before = os.getloadavg()[0]
-        times = _timings({"direct": direct, "sandboxed": sandboxed, "cold": cold}, args.repeats)
+        times = _timings({"direct": direct, "sandboxed": sandboxed, "bwrap": bwrap, "cold": cold}, args.repeats)
         runs = env.test_runs
         times.update(_timings({"cached": lambda: env.score(task, env.oracle(task))}, max(args.repeats, 100)))
         assert env.test_runs == runs, "cached scoring ran the tests"
         figures = {
             "test_cmd": args.test_cmd,
             "network_isolation": " ".join(network_isolation_prefix()) or "none",
+        "bwrap_mode": getattr(bwrap_mode(), "user", str(bwrap_mode())),
+        "cgroup": "none" if cgroup_roots() is None else f"v{cgroup_roots().version}",
             "repeats": args.repeats,
             "load_average_1min": max(load_before, os.getloadavg()[0]),
         }
@@ -114,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             figures[f"{name}_min_s"] = min(values)
         for stat in ("median", "min"):
             figures[f"isolation_overhead_{stat}_s"] = figures[f"sandboxed_{stat}_s"] - figures[f"direct_{stat}_s"]
+            figures[f"bwrap_overhead_{stat}_s"] = figures[f"bwrap_{stat}_s"] - figures[f"direct_{stat}_s"]
             figures[f"sandbox_overhead_{stat}_s"] = figures[f"cold_{stat}_s"] - figures[f"direct_{stat}_s"]
         git(fx.repo_dir, "worktree", "remove", "--force", str(checkout))
 

@@ -240,3 +240,33 @@ def fenced(patch: str) -> str:
 def repo_state(repo):
     return (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain", "--ignored"),
             git(repo, "worktree", "list", "--porcelain"), git(repo, "branch", "--list"))
+
+
+def patch_for(fx: SweFixture, base: str, files: dict[str, str]) -> str:
+    """The ``git diff`` of editing ``files`` at ``base``, made in a scratch clone (``fx.repo_dir``
+    itself is never touched, so tests can hash it)."""
+    scratch = fx.root / "scratch"
+    if not (scratch / ".git").exists():
+        # no hardlinks: git "freshens" (touches) an object it writes again, which would touch the original's
+        subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(fx.repo_dir), str(scratch)], check=True,
+                       capture_output=True)
+    git(scratch, "checkout", "-q", "--detach", base)
+    try:
+        return _diff(scratch, files)
+    finally:
+        git(scratch, "checkout", "-q", "--detach", base)
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over every path under ``root`` (``.git`` included): name, mode, size, mtime, content or link target."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        digest.update(f"{path.relative_to(root)}\0{st.st_mode:o}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        if path.is_symlink():
+            digest.update(os.readlink(path).encode())
+        elif path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -34,3 +34,13 @@ def test_extract_diff(answer, expected):
 def test_malformed_diff_scores_zero_with_reason(env):
     score = env.score(env.task(0), "```diff\n--- a/calc/__init__.py\nchange the return\n```")
     assert score.value == 0.0 and score.info["reason"].startswith("malformed diff")
+
+
+def test_fence_scan_is_linear_on_hostile_input():
+    import time
+
+    start = time.perf_counter()
+    for answer in ("```x\n" * 40000, "```\n" * 40000, "```diff\n--- a\n" * 20000):
+        diff, reason = extract_diff(answer)
+        assert diff is None and reason.startswith("malformed diff")
+    assert time.perf_counter() - start < 2.0  # the old regex took minutes on the first one

@@ -75,3 +75,19 @@ def test_rows_through_the_datasets_loader_fill_the_cache(fx, tmp_path):
     assert downloaded.pop("created_at").startswith("2026-01-01")  # a timestamp column, written as ISO 8601
     assert downloaded == {k: v for k, v in fx.rows[1].items() if k != "created_at"}
     assert not (out / "task_0.json").exists()
+
+
+def test_a_failed_hub_load_is_not_retried(tmp_path, monkeypatch):
+    import time
+
+    from veritas_rl.envs.swe import rows
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(rows, "_HUB_FAILURES", {})
+    with pytest.raises(SweDataError):
+        make("swe-synth", dataset_name="veritas-fixtures/no-such-dataset", task_id_range=[0, 2])
+    assert list(rows._HUB_FAILURES) == [("veritas-fixtures/no-such-dataset", "test")]
+    start = time.monotonic()
+    with pytest.raises(SweDataError, match=r"failed earlier in this process; not retried.*python -m veritas_rl"):
+        make("swe-synth", dataset_name="veritas-fixtures/no-such-dataset", task_id_range=[0, 2])
+    assert time.monotonic() - start < 0.5

@@ -97,8 +97,8 @@ def refused_path(path: str, test_files: list[str]) -> str | None:
 def test_config_sections(name: str, text: str | None) -> object:
     """The test-configuration parts of ``setup.cfg`` / ``pyproject.toml`` (comparable values), or the
     marker ``"unparseable"``."""
-    if text is None:
-        return None
+    if text is None:  # no such file: no test configuration in it
+        return {}
     try:
         if name == "setup.cfg":
             parser = configparser.RawConfigParser(strict=False, interpolation=None)

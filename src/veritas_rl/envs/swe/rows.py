@@ -22,6 +22,10 @@ REQUIRED_KEYS = ("instance_id", "repo", "base_commit", "problem_statement", "pat
                  "FAIL_TO_PASS", "PASS_TO_PASS")
 
 
+#: (dataset, split) -> why loading it from the hub failed; later constructions fail at once with it
+_HUB_FAILURES: dict[tuple[str, str], str] = {}
+
+
 class SweDataError(ValueError):
     """The selected rows cannot be loaded (offline without a cache, missing files, bad rows)."""
 
@@ -78,13 +82,16 @@ def load_rows(config: Any) -> dict[int, dict[str, Any]]:
             f"use_cache_only: {len(missing)} selected row(s) not in cache_dir={config.cache_dir!r} "
             f"(first missing: {cache_path(config.cache_dir, missing[0])}); " + _download_hint(config, missing)
         )
+    source = (config.dataset_name, config.split)
+    if source in _HUB_FAILURES:  # one hub attempt per process: a retry would wait as long again
+        raise SweDataError(f"{_HUB_FAILURES[source]} (failed earlier in this process; not retried); "
+                           + _download_hint(config, missing))
     try:
         hub_rows, size = load_hub_rows(config.dataset_name, config.split, missing)
     except Exception as err:  # network, auth, unknown dataset: all end the same way, with the cause chained
-        raise SweDataError(
-            f"cannot load {config.dataset_name!r} split {config.split!r} from the Hugging Face hub "
-            f"({type(err).__name__}: {err}); " + _download_hint(config, missing)
-        ) from err
+        _HUB_FAILURES[source] = (f"cannot load {config.dataset_name!r} split {config.split!r} from the Hugging "
+                                 f"Face hub ({type(err).__name__}: {err})")
+        raise SweDataError(f"{_HUB_FAILURES[source]}; " + _download_hint(config, missing)) from err
     beyond = [t for t in missing if t >= size]
     if config.task_ids is not None and beyond:
         raise SweDataError(f"task_ids {beyond} are beyond the {size} rows of {config.dataset_name}[{config.split}]")

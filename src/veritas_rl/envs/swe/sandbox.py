@@ -237,6 +237,7 @@ class RunCgroup:
         if max_processes:
             (roots.pids / name / "pids.max").write_text(str(max_processes))
         self.memory_dir = roots.memory / name
+        self.oom = False
 
     def wrapper(self) -> list[str]:
         script = 'for d; do [ "$d" = -- ] && break; echo $$ > "$d/cgroup.procs" || exit 125; shift; done; shift; exec "$@"'
@@ -255,6 +256,8 @@ class RunCgroup:
         """SIGKILL whatever is left in the cgroup, wait until it is empty, remove it."""
         deadline = time.monotonic() + 10
         for path in self.dirs:
+            if path == self.memory_dir:
+                self.oom = self.oom_killed()
             while True:
                 try:
                     pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
@@ -425,7 +428,7 @@ def run_sandboxed(cmd: list[str], cwd: Path, env: dict[str, str], timeout_s: flo
                 if group is not None:
                     group.destroy()
                 drain()
-        oom = group.oom_killed() if group is not None else False
+        oom = group.oom if group is not None else False
     finally:
         for fd in (reader, writer):
             if fd is not None:
