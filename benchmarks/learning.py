@@ -28,8 +28,8 @@ SMALL_SUMS = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2, 
 #: name -> (env, env config, settings overrides). Settings not named here are TrainSettings defaults.
 CASES: dict[str, tuple[str, dict, dict]] = {
     # two-term sums of 1-2 digit numbers (reasoning-gym basic_arithmetic through the `math` env, which grades
-    # the boxed / "the answer is" / last number of the reply numerically)
-    "arithmetic": ("math", {"rg_dataset": "basic_arithmetic", "rg_config": SMALL_SUMS},
+    # the boxed / "the answer is" answer, else (last_number_fallback) the last number of the reply, numerically)
+    "arithmetic": ("math", {"rg_dataset": "basic_arithmetic", "rg_config": SMALL_SUMS, "last_number_fallback": True},
                    {"learning_rate": 2e-5, "max_new_tokens": 64}),
     # an lgc-v2 subset with short exact answers
     "lgc-v2-boolean": ("lgc-v2", {"task_types": ["boolean_expressions"]}, {"learning_rate": 2e-5,

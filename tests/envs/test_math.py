@@ -482,3 +482,38 @@ def test_accepted_forms_against_references(env, gold, completion, math_verify_ag
     assert reference is math_verify_agrees
     if completion.startswith("#### ") and "$" not in completion:
         assert gsm8k.compute_score(completion, gold) == 1.0
+
+
+@pytest.fixture(scope="module")
+def lenient():
+    return make("math", rg_dataset="basic_arithmetic", size=50, last_number_fallback=True)
+
+
+def test_last_number_fallback_is_off_by_default_and_grades_the_last_stand_alone_number(lenient):
+    task = lenient.task(3)
+    gold = task.ground_truth
+    strict = make("math", rg_dataset="basic_arithmetic", size=50)
+    assert strict.score(task, f"The sum is {gold}.").kind == "no_answer"
+    cases = {
+        f"The sum of the two numbers is {gold}.": (1.0, "correct"),
+        f"{gold}, then 7": (0.0, "wrong"),  # the last number is 7
+        f"AZYUK{gold}A": (0.0, "no_answer"),  # a number inside a word is not a number
+        f"maybe {int(gold) + 1} or {gold}": (0.0, "hedge"),
+        f"{int(gold) + 1}/{gold}": (0.0, "hedge"),
+        f"{gold} or {gold}": (1.0, "correct"),  # the same answer twice is one answer
+        f"\\boxed{{{int(gold) + 1}}} and then {gold}": (0.0, "wrong"),  # a box wins over the fallback
+        "no digits at all": (0.0, "no_answer"),
+    }
+    for completion, (value, kind) in cases.items():
+        score = lenient.score(task, completion)
+        assert (score.value, score.kind) == (value, kind), completion
+
+
+def test_last_number_fallback_is_linear_on_floods(lenient):
+    import time
+
+    task = lenient.task(0)
+    t0 = time.perf_counter()
+    for flood in ("1 " * 100_000, "1," * 100_000, "-" * 200_000, "1." * 100_000):
+        lenient.score(task, flood)
+    assert time.perf_counter() - t0 < 2.0

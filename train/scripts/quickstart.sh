@@ -17,7 +17,7 @@ cd "$REPO_ROOT"
 
 QS_ENV=${QS_ENV:-math}
 # reasoning-gym basic_arithmetic: a + b with 1-2 digit numbers, graded on the last number / \boxed{} of the reply
-QS_ENV_CONFIG=${QS_ENV_CONFIG:-'{"rg_dataset": "basic_arithmetic", "rg_config": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2, "operators": ["+"], "allow_parentheses": false, "allow_negation": false}}'}
+QS_ENV_CONFIG=${QS_ENV_CONFIG:-'{"rg_dataset": "basic_arithmetic", "last_number_fallback": true, "rg_config": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2, "operators": ["+"], "allow_parentheses": false, "allow_negation": false}}'}
 QS_OUTPUT_DIR=${QS_OUTPUT_DIR:-$REPO_ROOT/train/runs/quickstart}
 
 # 1. a Python that has veritas_rl and TRL: $PYTHON, else the active venv, else .venv (made by `make setup`)

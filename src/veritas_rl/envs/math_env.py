@@ -230,6 +230,28 @@ def extract_answer(text: str) -> tuple[list[str] | None, str]:
     return None, NO_SLOT
 
 
+#: a stand-alone number (not part of a word such as ``AZYUK2A``); linear: no nested quantifiers
+_LAST_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])-?\d[\d,]*(?:\.\d+)?(?![A-Za-z0-9_])")
+
+
+_ALTERNATIVE = re.compile(r"\s*(?:,|/|;|or|and|,\s*or|or\s+maybe|maybe)\s*", re.I)
+
+
+def last_number(text: str) -> tuple[str | None, bool]:
+    """``(number, hedged)``: the last stand-alone number of ``text`` (``1,800`` and ``-3.5`` included), or
+    ``None``; ``hedged`` when it is offered as an alternative to a different number just before it
+    (``45 or 46``, ``45/46``, ``45, 46``)."""
+    previous = found = None
+    for match in _LAST_NUMBER.finditer(text):
+        previous, found = found, match
+    if found is None:
+        return None, False
+    number = found.group(0).rstrip(",")
+    hedged = (previous is not None and _ALTERNATIVE.fullmatch(text[previous.end():found.start()]) is not None
+              and previous.group(0).rstrip(",").replace(",", "") != number.replace(",", ""))
+    return number, hedged
+
+
 def _trim_slot(slot: str) -> str:
     s = slot.strip()
     for lead in (":", "is ", ":", "="):
@@ -528,6 +550,10 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
 @dataclass(frozen=True)
 class MathConfig(QASourceConfig):
     use_math_verify: bool = True  # symbolic answers through math-verify (else exact text after normalisation)
+    # a reply with no \boxed{} and no answer marker is graded on its last stand-alone number (lm-eval's
+    # "flexible extract"): a weaker grader — any reply that ends on the gold number pays — for small models that
+    # do not follow the format yet (the quickstart); off by default
+    last_number_fallback: bool = False
 
 
 class QAEnv(Env):
@@ -587,6 +613,12 @@ class MathEnv(QAEnv):
     def _score(self, task: Task, answer: str) -> Score:
         answer, echoed = self.after_prompt_echo(task, answer)
         slots, how = extract_answer(answer)
+        if slots is None and self.config.last_number_fallback:
+            number, hedged = last_number(answer)
+            if hedged:
+                return Score.zero("the last number is offered as one of several alternatives", kind="hedge")
+            if number is not None:
+                slots, how = [number], "last number"
         if slots is None:
             reason = "the completion repeats the prompt and gives no answer" if echoed else how
             return Score.zero(reason, kind="no_answer")
