@@ -22,6 +22,9 @@ with symbols at three fixed points (``(x+1)^2`` is ``x^2+2x+1``). Two or more di
 the slots is a hedge (kind ``hedge``), compared by value. A gold the grammar does not read (an
 interval, text) is compared as normalised text, then through math-verify with the answer in
 LaTeX rendered from its parse tree — never raw model text.
+
+Why this module is long: the question/answer sources (shared with ``answer-tag``), answer extraction
+and the by-value comparison are one scoring path; the grammar itself lives in :mod:`.safe_expr`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ multiplication where the right factor is a name, ``\sqrt``, ``\frac`` or ``(`` (
 and not right after a ``/`` operand (``1/2x`` is refused as ambiguous). Refused: any other name or
 character (``_``, quotes, ``.`` outside a number, ``%``, ``\text``), a number right after a factor
 (``x2``, ``9 18``), ``!!``, empty groups, and anything over a bound.
+
+Why this module is long: the tokenizer, the precedence parser, the bounded evaluator and the
+canonical printer share one node type and one set of bounds; the guarantee that no model text reaches
+an evaluator unparsed is easiest to audit when the whole grammar reads top to bottom in one file.
 """
 
 from __future__ import annotations
