@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+
+from veritas_rl.commands.argtypes import float_in, int_at_least
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +24,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("env", metavar="ENV", help="env name or alias (see `veritas envs`)")
     p.add_argument("--config", default="{}", help="env config as a JSON object (default: {})")
-    p.add_argument("--n", type=int, default=10, help="number of tasks, dense indices 0..N-1 (default: 10)")
-    p.add_argument("--out-dir", default="audit", help="where audit-ENV.json/.md go (default: ./audit)")
-    p.add_argument("--timeout-s", type=float, default=5.0, help="latency bound per score in seconds (default: 5)")
+    p.add_argument("--n", type=int_at_least(1), default=10, help="number of tasks, dense indices 0..N-1 (default: 10)")
+    p.add_argument("--out-dir", default=None,
+                   help="where audit-ENV.json/.md go (default: train/runs/audit in a checkout, else ./audit)")
+    p.add_argument("--timeout-s", type=float_in(0, low_open=True), default=5.0,
+                   help="latency bound per score in seconds (default: 5)")
+    p.add_argument("--via", choices=("env", "verl"), default="env",
+                   help="env: the env's own score() in this thread; verl: verl 0.9.1's reward loading "
+                        "(get_custom_reward_fn on pkg://veritas_rl.backends.verl) from worker threads (default: env)")
     p.add_argument(
         "--hard-limit-s",
-        type=float,
+        type=float_in(0, low_open=True),
         default=None,
         help="stop a single score after this many seconds (default: max(30, 10 x --timeout-s))",
     )
@@ -39,15 +47,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from veritas_rl.envs import make
     from veritas_rl.eval.audit import markdown, run_audit, write_report
 
-    if args.n < 1:
-        raise ValueError(f"--n={args.n} must be >= 1")
-    if not args.timeout_s > 0:
-        raise ValueError(f"--timeout-s={args.timeout_s} must be > 0")
+    from veritas_rl.models import repo_root
+
     env = make(args.env, **parse_config(args.config))
-    report = run_audit(
-        env, args.n, timeout_s=args.timeout_s, hard_limit_s=args.hard_limit_s, progress=not args.no_progress
-    )
-    paths = write_report(report, args.out_dir)
+    report = run_audit(env, args.n, timeout_s=args.timeout_s, hard_limit_s=args.hard_limit_s,
+                       progress=not args.no_progress, via=args.via)
+    root = repo_root()
+    out_dir = args.out_dir or (root / "train" / "runs" / "audit" if root is not None else Path("audit"))
+    paths = write_report(report, out_dir)
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     sys.stdout.write(markdown(report))
     return 0 if report.ok else 1

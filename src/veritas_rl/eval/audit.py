@@ -337,16 +337,69 @@ def _hard_stop(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _timed_score(env: Env, task: Task, completion: Any, hard_limit_s: float):
+def _timed_score(env: Env, task: Task, completion: Any, hard_limit_s: float, scorer: "Scorer | None" = None):
     start = time.perf_counter()
     try:
-        with _hard_stop(hard_limit_s):
-            score = env.score(task, completion)
+        if scorer is not None:
+            score = scorer(task, completion, hard_limit_s)
+        else:
+            with _hard_stop(hard_limit_s):
+                score = env.score(task, completion)
     except _HardStop as stop:
         return None, time.perf_counter() - start, str(stop)
     except Exception as err:  # noqa: BLE001 - a scorer that raises on model output is what we report
         return None, time.perf_counter() - start, f"{type(err).__name__}: {str(err)[:200]}"
     return score, time.perf_counter() - start, None
+
+
+#: where the battery's completions are scored: the env's own ``score`` in this thread, or verl's reward path
+VIAS = ("env", "verl")
+
+
+class Scorer:
+    """Scores through verl 0.9.1's own reward loading, as a training run does.
+
+    ``compute_score`` is loaded by verl's ``get_custom_reward_fn`` from ``pkg://veritas_rl.backends.verl``
+    (what ``reward.custom_reward_function.path`` names), the task travels as the dataset's ``extra_info``
+    (:func:`~veritas_rl.backends.verl.dataset.verl_extra_info`), and each call runs on a worker thread of a
+    thread pool, as verl's reward manager calls it — so the scoring guard's bound is what stops a hang.
+    The returned dict becomes a :class:`Score` (value, reason, kind).
+    """
+
+    def __init__(self, env: Env):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from omegaconf import OmegaConf
+        from verl.trainer.ppo.reward import get_custom_reward_fn
+
+        from veritas_rl.envs.base import config_to_dict
+
+        config = OmegaConf.create({"reward": {"custom_reward_function": {
+            "path": "pkg://veritas_rl.backends.verl", "name": "compute_score", "reward_kwargs": {}}}})
+        self.fn = get_custom_reward_fn(config)
+        self.env = env
+        self.config_json = json.dumps(config_to_dict(env.config), sort_keys=True)
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="audit-verl-reward")
+
+    def __call__(self, task: Task, completion: Any, hard_limit_s: float):
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        from veritas_rl.backends.verl.dataset import verl_extra_info
+
+        info = verl_extra_info(task, self.env.name, self.config_json, max(task.task_id, 0), "train")
+        future = self.pool.submit(self.fn, self.env.name, completion, task.ground_truth, info)
+        try:
+            out = future.result(timeout=hard_limit_s)
+        except FutureTimeout:
+            raise _HardStop(f"verl's reward call did not return within {hard_limit_s:g} s") from None
+        from veritas_rl.envs.base import Score
+
+        value = float(out["score"])
+        return Score(value, {"reason": out.get("reason") or ("correct" if value >= 1.0 else ""),
+                             "kind": out.get("kind")})
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def run_audit(
@@ -356,8 +409,24 @@ def run_audit(
     timeout_s: float = 5.0,
     hard_limit_s: float | None = None,
     progress: bool = True,
+    via: str = "env",
 ) -> AuditReport:
-    """Run the battery on the first ``n`` tasks of ``env`` (dense indices ``0..n-1``)."""
+    """Run the battery on the first ``n`` tasks of ``env`` (dense indices ``0..n-1``).
+
+    ``via="verl"`` scores every case through verl's own reward loading on worker threads (:class:`Scorer`).
+    """
+    if via not in VIAS:
+        raise ValueError(f"via={via!r} is not valid; choose from: {', '.join(VIAS)}")
+    scorer = Scorer(env) if via == "verl" else None
+    try:
+        return _run(env, n, timeout_s, hard_limit_s, progress, scorer)
+    finally:
+        if scorer is not None:
+            scorer.close()
+
+
+def _run(env: Env, n: int, timeout_s: float, hard_limit_s: float | None, progress: bool,
+         scorer: "Scorer | None") -> AuditReport:
     from tqdm.auto import tqdm
 
     from veritas_rl.envs.base import config_to_dict
@@ -374,12 +443,12 @@ def run_audit(
                 report.no_oracle.append(task_id)
 
             def vet(text: Any, task=task) -> float:
-                score = _timed_score(env, task, text, hard)[0]
+                score = _timed_score(env, task, text, hard, scorer)[0]
                 return 1.0 if score is None else score.value  # unscorable: not a usable wrong value
 
             planned += [(task, *case) for case in build_cases(env, task, sentinel, vet)]
         for task, cls, label, completion in tqdm(planned, desc=f"{env.name} audit", unit="case", disable=not progress):
-            score, latency, error = _timed_score(env, task, completion, hard)
+            score, latency, error = _timed_score(env, task, completion, hard, scorer)
             report.results.append(
                 CaseResult(
                     cls=cls,
