@@ -51,7 +51,7 @@ def test_cli_eval_games(tmp_path, capsys):
     [
         (["--policy", "greedy"], "--policy='greedy' is not valid; choose from: random, mcts, hf:PATH"),
         (["--cases", "no_such_game"], "case 'no_such_game': OpenSpiel cannot load it"),
-        (["--num-episodes", "0"], "--num-episodes=0 must be >= 1"),
+        (["--num-episodes", "0"], "argument --num-episodes: 0 is too small: expected an integer >= 1"),
         (["--policy", "hf:/nonexistent/model-dir"], "hf:/nonexistent/model-dir: cannot load a model from it"),
     ],
 )
