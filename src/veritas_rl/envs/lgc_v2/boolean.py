@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from veritas_rl.envs.answers import boxed_answer
 from veritas_rl.envs.base import Score, Task
-from veritas_rl.envs.lgc_v2.common import TaskType, oracle_boxed, task_rng
+from veritas_rl.envs.lgc_v2.common import TaskType, oracle_boxed, score_boxed, task_rng, text_value
 
 def _generate(cfg: Any, seed: int) -> dict[str, Any]:
     rng = task_rng("boolean_expressions", seed)
@@ -42,16 +41,38 @@ def _generate(cfg: Any, seed: int) -> dict[str, Any]:
     return {"prompt": prompt, "ground_truth": "True" if value else "False", "extra": {"expression": text}}
 
 
-def _score(task: Task, answer: str) -> Score:
-    slot, why = boxed_answer(answer)
-    if slot is None:
-        return Score.zero(why)
-    got = slot.strip().strip("$").strip().replace("\\text{", "").replace("\\mathrm{", "").strip("{} ").lower()
-    if got not in ("true", "false"):
-        return Score.zero("boxed answer is not True or False", answer=slot[:100])
+#: groups a truth value may be written in, at most ``_MAX_WRAPS`` deep: ``\text{True}``, ``{\mathrm{False}}``
+_WRAPPERS = ("\\text{", "\\mathrm{", "{")
+_MAX_WRAPS = 3
+
+
+def _truth(slot: str) -> str | None:
+    """``"true"`` / ``"false"`` for a boxed truth value (any case, in up to three groups), else ``None``."""
+    got = slot.strip().strip("$").strip()
+    for _ in range(_MAX_WRAPS):
+        opener = next((w for w in _WRAPPERS if got.startswith(w) and got.endswith("}")), None)
+        if opener is None:
+            break
+        got = got[len(opener) : -1].strip()
+    got = got.lower()
+    return got if got in ("true", "false") else None
+
+
+def _judge(task: Task, slot: str) -> Score:
+    got = _truth(slot)
+    if got is None:
+        return Score.zero("boxed answer is not True or False", kind="no_answer", answer=slot[:100])
     if got != task.ground_truth.lower():
         return Score.zero("wrong truth value", answer=slot[:100], expected=task.ground_truth)
     return Score(1.0, {"reason": "correct"})
+
+
+def _value(slot: str) -> str:
+    return _truth(slot) or text_value(slot)
+
+
+def _score(task: Task, answer: str) -> Score:
+    return score_boxed(task, answer, _judge, _value)
 
 
 BOOLEAN_EXPRESSIONS = TaskType("boolean_expressions", generate=_generate, score=_score, oracle=oracle_boxed)

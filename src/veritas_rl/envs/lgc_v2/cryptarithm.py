@@ -8,9 +8,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from veritas_rl.envs.answers import boxed_answer
 from veritas_rl.envs.base import Score, Task
-from veritas_rl.envs.lgc_v2.common import SEEDS_PER_TYPE, TaskType
+from veritas_rl.envs.lgc_v2.common import SEEDS_PER_TYPE, TaskType, score_boxed, text_value
+
+#: longest boxed mapping read (ten letters fit in 60 characters)
+MAX_MAPPING_CHARS = 400
 
 
 @functools.lru_cache(maxsize=16)
@@ -57,14 +59,8 @@ def _generate(cfg: Any, seed: int) -> dict[str, Any]:
     }
 
 
-def _score(task: Task, answer: str) -> Score:
-    from reasoning_gym.algorithmic.cryptarithm import verify_cryptarithm_solution
-
-    slot, why = boxed_answer(answer)
-    if slot is None:
-        return Score.zero(why)
-    if len(slot) > 400:
-        return Score.zero("boxed answer too long")
+def _mapping(slot: str) -> dict[str, int] | str:
+    """The ``LETTER=DIGIT`` pairs of a boxed mapping, or why it is not one."""
     mapping: dict[str, int] = {}
     for pair in slot.replace("$", "").replace(";", ",").split(","):
         if not pair.strip():
@@ -72,16 +68,41 @@ def _score(task: Task, answer: str) -> Score:
         letter, eq, digit = pair.partition("=")
         letter, digit = letter.strip(), digit.strip()
         if not eq or len(letter) != 1 or not letter.isupper() or len(digit) != 1 or not digit.isdigit():
-            return Score.zero("mapping is not of the form A=1,B=2", answer=slot[:100])
+            return "mapping is not of the form A=1,B=2"
         if letter in mapping:
-            return Score.zero(f"letter {letter} mapped twice", answer=slot[:100])
+            return f"letter {letter} mapped twice"
         mapping[letter] = int(digit)
+    return mapping
+
+
+#: reasoning-gym's failure reasons that break a rule of the puzzle (not just a wrong sum)
+_RULE_BROKEN = ("Duplicate digit", "Leading letter")
+
+
+def _judge(task: Task, slot: str) -> Score:
+    from reasoning_gym.algorithmic.cryptarithm import verify_cryptarithm_solution
+
+    if len(slot) > MAX_MAPPING_CHARS:
+        return Score.zero("boxed answer too long", kind="too_long")
+    mapping = _mapping(slot)
+    if isinstance(mapping, str):
+        return Score.zero(mapping, kind="no_answer", answer=slot[:100])
     ok, why = verify_cryptarithm_solution(
         mapping, task.extra["words"], task.extra["result"], bool(task.extra["allow_leading_zero"])
     )
     if not ok:
-        return Score.zero(f"mapping does not solve the puzzle: {why}", answer=slot[:100])
+        kind = "illegal" if why.startswith(_RULE_BROKEN) else "wrong"
+        return Score.zero(f"mapping does not solve the puzzle: {why}", kind=kind, answer=slot[:100])
     return Score(1.0, {"reason": "correct"})
+
+
+def _value(slot: str) -> object:
+    mapping = _mapping(slot) if len(slot) <= MAX_MAPPING_CHARS else None
+    return frozenset(mapping.items()) if isinstance(mapping, dict) else text_value(slot)
+
+
+def _score(task: Task, answer: str) -> Score:
+    return score_boxed(task, answer, _judge, _value)
 
 
 def _oracle(task: Task) -> str:

@@ -11,9 +11,20 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from veritas_rl.envs.answers import after_last_marker, boxed_answer
+from veritas_rl.envs.answers import distinct_answers
 from veritas_rl.envs.base import Score, Task
-from veritas_rl.envs.lgc_v2.common import MAX_ANSWER_CHARS, TaskType, oracle_boxed, score_boxed_int, task_rng
+from veritas_rl.envs.lgc_v2.common import (
+    CONFLICTING_ANSWERS,
+    MAX_ANSWER_CHARS,
+    TaskType,
+    answer_line_slots,
+    oracle_boxed,
+    same_answer,
+    score_boxed,
+    score_boxed_int,
+    task_rng,
+    text_value,
+)
 
 BRACKETS = ("()", "[]", "{}", "<>")
 CLOSER_OF = {pair[0]: pair[1] for pair in BRACKETS}
@@ -80,16 +91,29 @@ def _gen_dyck_language(cfg: Any, seed: int) -> dict[str, Any]:
     return {"prompt": prompt, "ground_truth": gold, "extra": {"sequence": "".join(seq)}}
 
 
-def _score_dyck_language(task: Task, answer: str) -> Score:
-    slot = after_last_marker(answer, "answer:")
-    if slot is None:
-        return Score.zero("no `Answer:` line")
-    got = "".join(slot.split()).strip("`*$.")  # **Answer:** `) ] }`.
-    if not got or len(got) > MAX_ANSWER_CHARS or any(c not in CLOSERS for c in got):
-        return Score.zero("answer is not a sequence of closing brackets", answer=got[:100])
+def _closers(slot: str) -> str:
+    return "".join(slot.split()).strip("`*$.")  # **Answer:** `) ] }`.
+
+
+def _judge_dyck_language(task: Task, slot: str) -> Score:
+    got = _closers(slot)
+    if len(got) > MAX_ANSWER_CHARS:
+        return Score.zero("answer too long", kind="too_long")
+    if not got or any(c not in CLOSERS for c in got):
+        return Score.zero("answer is not a sequence of closing brackets", kind="no_answer", answer=got[:100])
     if got != task.ground_truth:
         return Score.zero("wrong closing sequence", answer=got[:100], expected=task.ground_truth)
     return Score(1.0, {"reason": "correct"})
+
+
+def _score_dyck_language(task: Task, answer: str) -> Score:
+    slots = answer_line_slots(answer)
+    if not slots:
+        return Score.zero("no `Answer:` line", kind="no_answer")
+    stated = [s for s in slots if _closers(s)]  # an empty `Answer:` (a heading) states nothing
+    if len(distinct_answers(stated, same_answer(task, _judge_dyck_language, _closers))) > 1:
+        return Score.zero(CONFLICTING_ANSWERS, kind="hedge")
+    return _judge_dyck_language(task, slots[-1])
 
 
 def _oracle_dyck_language(task: Task) -> str:
@@ -193,19 +217,28 @@ def _parse_index_set(text: str) -> set[int] | None:
     return set(values)
 
 
-def _score_reasoning_errors(task: Task, answer: str) -> Score:
-    slot, why = boxed_answer(answer)
-    if slot is None:
-        return Score.zero(why)
+def _judge_reasoning_errors(task: Task, slot: str) -> Score:
     if len(slot) > MAX_ANSWER_CHARS:
-        return Score.zero("boxed answer too long")
+        return Score.zero("boxed answer too long", kind="too_long")
     got = _parse_index_set(slot)
     if got is None:
-        return Score.zero("boxed answer is not a comma-separated list of thought numbers or 'none'", answer=slot[:100])
+        return Score.zero(
+            "boxed answer is not a comma-separated list of thought numbers or 'none'", kind="no_answer",
+            answer=slot[:100],
+        )
     want = _parse_index_set(task.ground_truth)
     if got != want:
         return Score.zero("wrong set of thoughts", answer=slot[:100], expected=task.ground_truth)
     return Score(1.0, {"reason": "correct"})
+
+
+def _index_set_value(slot: str) -> object:
+    got = _parse_index_set(slot) if len(slot) <= MAX_ANSWER_CHARS else None
+    return text_value(slot) if got is None else frozenset(got)
+
+
+def _score_reasoning_errors(task: Task, answer: str) -> Score:
+    return score_boxed(task, answer, _judge_reasoning_errors, _index_set_value)
 
 
 DYCK_LANGUAGE = TaskType(

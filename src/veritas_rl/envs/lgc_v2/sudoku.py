@@ -2,6 +2,11 @@
 
 Our own fast generator (a permuted valid grid with random blanks), or with ``sudoku_unique``
 reasoning-gym's, which keeps one solution per puzzle.
+
+The last fenced block is the answer. Every other block that holds a grid (a line of nine digits) must be
+the same answer — the same grid, or another solution — else the completion is a hedge; a copy of the
+puzzle itself (blanks as ``_``, ``.`` or ``0``) is no answer and is passed over, and so are blocks
+without a grid row (code, prose).
 """
 
 from __future__ import annotations
@@ -10,9 +15,18 @@ import functools
 import random
 from typing import Any
 
-from veritas_rl.envs.answers import last_fenced_block
+from veritas_rl.envs.answers import distinct_answers, last_fenced_block
 from veritas_rl.envs.base import Score, Task
-from veritas_rl.envs.lgc_v2.common import MAX_ANSWER_CHARS, SEEDS_PER_TYPE, TaskType, task_rng
+from veritas_rl.envs.lgc_v2.common import (
+    CONFLICTING_ANSWERS,
+    MAX_ANSWER_CHARS,
+    SEEDS_PER_TYPE,
+    TaskType,
+    fenced_bodies,
+    same_answer,
+    task_rng,
+    text_value,
+)
 
 def _shuffled_groups(rng: random.Random) -> list[int]:
     bands = [0, 1, 2]
@@ -71,11 +85,15 @@ def _generate(cfg: Any, seed: int) -> dict[str, Any]:
     return _gen_sudoku(cfg, task_rng("sudoku", seed))
 
 
+def _cells(line: str) -> str:
+    return line.replace(" ", "").replace("|", "").replace(",", "").replace("\t", "")
+
+
 def _parse_grid(block: str) -> str | None:
     """The 81 digits of a 9x9 grid (spaces, ``|`` and ``,`` between digits, rule lines between rows allowed)."""
     rows: list[str] = []
     for line in block.split("\n"):
-        digits = line.replace(" ", "").replace("|", "").replace(",", "").replace("\t", "")
+        digits = _cells(line)
         if not digits or not digits.strip("+-=_.*:"):
             continue  # blank or separator line (------+------)
         if len(digits) != 9 or not digits.isdigit() or "0" in digits:
@@ -84,22 +102,34 @@ def _parse_grid(block: str) -> str | None:
     return "".join(rows) if len(rows) == 9 else None
 
 
+def _states_a_grid(task: Task, block: str) -> bool:
+    """Whether a fenced block is an answer: it has a row of nine digits and is not the puzzle copied out."""
+    if len(block) > MAX_ANSWER_CHARS:
+        return True  # too long to read: an answer that scores 0 (too_long)
+    lines = [_cells(line) for line in block.split("\n")]
+    if not any(len(cells) == 9 and cells.isdigit() for cells in lines):
+        return False
+    copied = "".join(c for c in "".join(lines) if c.isdigit() or c in "_.").replace("_", ".").replace("0", ".")
+    return copied != task.extra["puzzle"]
+
+
+def _grid_value(block: str) -> str:
+    return (_parse_grid(block) if len(block) <= MAX_ANSWER_CHARS else None) or text_value(block)
+
+
 _BOX_STARTS = (0, 3, 6, 27, 30, 33, 54, 57, 60)
 
 
-def _score(task: Task, answer: str) -> Score:
-    block = last_fenced_block(answer)
-    if block is None:
-        return Score.zero("no fenced ``` block with the grid")
+def _judge(task: Task, block: str) -> Score:
     if len(block) > MAX_ANSWER_CHARS:
-        return Score.zero("grid block too long")
+        return Score.zero("grid block too long", kind="too_long")
     grid = _parse_grid(block)
     if grid is None:
-        return Score.zero("fenced block is not a 9x9 grid of digits 1-9")
+        return Score.zero("fenced block is not a 9x9 grid of digits 1-9", kind="no_answer")
     givens = task.extra["puzzle"]  # 81 characters, "." for an empty cell
     for i, (g, f) in enumerate(zip(givens, grid)):
         if g != f and g != ".":
-            return Score.zero(f"changes the given digit at row {i // 9 + 1}, column {i % 9 + 1}")
+            return Score.zero(f"changes the given digit at row {i // 9 + 1}, column {i % 9 + 1}", kind="illegal")
     # digits are 1-9, so nine distinct ones in a unit are all of them
     for k in range(9):
         b = _BOX_STARTS[k]
@@ -110,6 +140,16 @@ def _score(task: Task, answer: str) -> Score:
         ):
             return Score.zero("a row, column or box repeats a digit")
     return Score(1.0, {"reason": "correct"})
+
+
+def _score(task: Task, answer: str) -> Score:
+    block = last_fenced_block(answer)
+    if block is None:
+        return Score.zero("no fenced ``` block with the grid", kind="no_answer")
+    grids = [b for b in fenced_bodies(answer) if _states_a_grid(task, b)]
+    if len(distinct_answers(grids, same_answer(task, _judge, _grid_value))) > 1:
+        return Score.zero(CONFLICTING_ANSWERS, kind="hedge")
+    return _judge(task, block)
 
 
 def _oracle(task: Task) -> str:
