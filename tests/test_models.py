@@ -255,6 +255,15 @@ def test_lora_adapter_loads_on_its_base(smollm2_dir, lora_adapter):
         assert not torch.allclose(base(**ids).logits, adapted(**ids).logits, atol=1e-4)
 
 
+def test_eval_games_policy_takes_embedded_names(smollm2_dir):
+    from veritas_rl.eval.games import policy_factory
+
+    policy = policy_factory("hf:embedded:smollm2-135m", max_new_tokens=4)("tic_tac_toe", 0)
+    assert policy.tokenizer.name_or_path == str(smollm2_dir)
+    with pytest.raises(ValueError, match="valid: embedded:smollm2-135m"):
+        policy_factory("hf:embedded:xyz")
+
+
 def test_merge_tool_and_launchers_take_embedded_names(smollm2_dir):
     from veritas_rl.merge.core import MergeError, resolve_base
 
