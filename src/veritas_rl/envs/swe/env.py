@@ -46,7 +46,7 @@ from veritas_rl.envs.base import Env, Score, Task, check_choice, register_env
 from veritas_rl.envs.swe.docker import docker_client, evaluate_docker
 from veritas_rl.envs.swe.grading import eval_script_test_command, reward_from, test_command
 from veritas_rl.envs.swe.local import evaluate_local
-from veritas_rl.envs.swe.patches import extract_diff, patch_files
+from veritas_rl.envs.swe.patches import diff_answer, patch_files
 from veritas_rl.envs.swe.rows import DEFAULT_DATASET, SweDataError, _json_list, load_rows
 from veritas_rl.envs.swe.sandbox import SANDBOXES, _git, bwrap_mode
 
@@ -239,9 +239,9 @@ class SweEnv(Env):
 
     # -- scoring -------------------------------------------------------------------------------
     def _score(self, task: Task, answer: str) -> Score:
-        patch, why = extract_diff(answer)
+        patch, why, kind = diff_answer(answer)
         if patch is None:
-            return Score.zero(why, kind="no_answer")
+            return Score.zero(why, kind=kind)
         result = self.evaluate(task, patch)
         return reward_from(result, list(task.extra["FAIL_TO_PASS"]), self.config.reward_mode)
 

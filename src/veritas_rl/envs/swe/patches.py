@@ -1,5 +1,10 @@
 """The model's patch: the unified diff taken out of a completion, the files it touches, and the
-patches refused before anything runs (test infrastructure, paths outside the repository)."""
+patches refused before anything runs (test infrastructure, paths outside the repository).
+
+One answer, one patch: the diffs of a completion (each fenced block that holds a diff header, and a bare
+diff outside the fences) must all be the same patch, and the patch may not edit one file in two
+sections. Anything else is a hedge (kind ``hedge``): were the last (or first) fence to win, a model could
+offer a second guess beside its attempt for free."""
 
 from __future__ import annotations
 
@@ -8,10 +13,18 @@ import posixpath
 import re
 import tomllib
 
+from veritas_rl.envs.answers import distinct_answers
+
 _DIFF_FILE = re.compile(r"^diff --git a/(\S+) b/(\S+)", re.M)
 _PLUS_FILE = re.compile(r"^\+\+\+ (?:b/)?(\S+)", re.M)
 _MINUS_FILE = re.compile(r"^--- (?:a/)?(\S+)", re.M)
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@", re.M)
+#: where a diff starts (models indent or pad; the diff is taken from its first header line)
+_HEADER = re.compile(r"^(diff --git |--- )", re.M)
+#: a diff outside the fences: a git header, or a ``---`` line with a ``+++`` line right after it (a bare
+#: ``---`` is a Markdown rule in prose)
+_BARE_HEADER = re.compile(r"^diff --git |^--- \S[^\n]*\n\+\+\+ ", re.M)
+SEVERAL_DIFFS = "several different diffs in one answer (a hedge scores 0)"
 
 
 def fenced_blocks(text: str) -> list[tuple[str | None, str]]:
@@ -20,49 +33,111 @@ def fenced_blocks(text: str) -> list[tuple[str | None, str]]:
     tag and anything after; the closing fence must start its line and hold nothing but blanks (a diff
     line never does: they start with ' ', '+', '-', '@' or a header), so a patch that edits Markdown
     fences is not cut short. An unclosed block is no block."""
-    blocks: list[tuple[str | None, str]] = []
+    return [(tag, text[body_start:body_end]) for tag, _, body_start, body_end, _ in _fence_spans(text)]
+
+
+def _fence_spans(text: str) -> list[tuple[str | None, int, int, int, int]]:
+    """``(tag, block_start, body_start, body_end, block_end)`` of each closed fenced block (the rules of
+    :func:`fenced_blocks`)."""
+    spans: list[tuple[str | None, int, int, int, int]] = []
     tag: str | None = None
-    body_start = -1  # >= 0 while inside a block
+    block_start = body_start = -1  # body_start >= 0 while inside a block
     pos, size = 0, len(text)
     while pos < size:
         nl = text.find("\n", pos)
         end = size if nl < 0 else nl
         if body_start >= 0:
             if text.startswith("```", pos) and not text[pos + 3:end].strip(" \t"):
-                blocks.append((tag, text[body_start:pos]))
+                spans.append((tag, block_start, body_start, pos, end))
                 body_start = -1
         elif nl >= 0:  # an opening fence needs its newline
             stripped = text[pos:end].lstrip(" \t")
             if stripped.startswith("```"):
                 rest = stripped[3:].lstrip(" \t")
                 tag = "diff" if rest.startswith("diff") else "patch" if rest.startswith("patch") else None
-                body_start = nl + 1
+                block_start, body_start = pos, nl + 1
         pos = end + 1
-    return blocks
+    return spans
+
+
+#: how the lines of a git diff start (headers, hunks, extended headers); a diff ends at any other line
+_DIFF_LINE_STARTS = ("diff ", "index ", "--- ", "+++ ", "@@", " ", "+", "-", "\\", "new ", "deleted ", "old ",
+                     "similarity ", "dissimilarity ", "rename ", "copy ", "Binary ", "GIT binary", "literal ", "delta ")
+
+
+def _diff_lines(text: str) -> list[str]:
+    """The lines of the diff that ``text`` starts with, up to the first line that is no diff line (prose
+    after a bare diff), trailing blanks dropped: what two statements of one patch share."""
+    lines = []
+    for line in text.split("\n"):
+        if line.strip() and not line.startswith(_DIFF_LINE_STARTS):
+            break
+        lines.append(line.rstrip())
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _same_diff(a: str, b: str) -> bool:
+    return a == b or _diff_lines(a) == _diff_lines(b)
+
+
+def _diff_candidates(answer: str) -> list[str]:
+    """Every diff the answer states, each from its first header: a bare diff in the text outside the
+    fences, then the fenced blocks that hold a header, in order (so the last is the last fenced diff)."""
+    spans = _fence_spans(answer)
+    found = []
+    starts = [0] + [span[4] for span in spans]
+    ends = [span[1] for span in spans] + [len(answer)]
+    outside = "\n".join(answer[a:b] for a, b in zip(starts, ends))
+    m = _BARE_HEADER.search(outside)
+    if m is not None:
+        found.append(outside[m.start():])
+    for _, _, body_start, body_end, _ in spans:
+        m = _HEADER.search(answer, body_start, body_end)
+        if m is not None:
+            found.append(answer[m.start():body_end])
+    return found
+
+
+def diff_answer(answer: str) -> tuple[str | None, str, str]:
+    """``(diff, reason, kind)``: the one diff of ``answer``, checked for diff structure; ``None`` with kind
+    ``no_answer`` (no diff, or a malformed one) or ``hedge`` (several different diffs, or one file edited in
+    two sections). Identical repeated diffs are one answer."""
+    candidates = _diff_candidates(answer)
+    if len(distinct_answers(candidates, _same_diff)) > 1:
+        return None, SEVERAL_DIFFS, "hedge"
+    if candidates:
+        text = candidates[-1]
+    else:  # no header anywhere: say what is wrong with the block the model meant
+        blocks = fenced_blocks(answer)
+        tagged = [body for tag, body in blocks if tag]
+        text = tagged[-1] if tagged else blocks[-1][1] if blocks else answer
+    start = _HEADER.search(text)
+    if start is None:
+        return None, "malformed diff: no 'diff --git' or '--- a/...' file header", "no_answer"
+    text = text[start.start():]
+    if not _PLUS_FILE.search(text) or not _MINUS_FILE.search(text):
+        return None, "malformed diff: a file header needs both '--- a/path' and '+++ b/path' lines", "no_answer"
+    if not _HUNK.search(text) and "new mode" not in text and "rename from" not in text:
+        return None, "malformed diff: no '@@ -l,n +l,n @@' hunk header", "no_answer"
+    paths = [m.group(2) for m in _DIFF_FILE.finditer(text)] or [
+        p for p in _PLUS_FILE.findall(text) if p != "/dev/null"
+    ]
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            return None, f"{SEVERAL_DIFFS}: {path} is edited in two separate sections", "hedge"
+        seen.add(path)
+    if not text.endswith("\n"):
+        text += "\n"
+    return text, "ok", "correct"
 
 
 def extract_diff(answer: str) -> tuple[str | None, str]:
-    """``(diff, reason)``: the last fenced diff block (or the raw text), checked for diff structure."""
-    blocks = fenced_blocks(answer)
-    tagged = [body for tag, body in blocks if tag]
-    if tagged:
-        text = tagged[-1]
-    elif blocks:
-        text = blocks[-1][1]
-    else:
-        text = answer
-    # models often indent or pad; a diff starts at its first header line
-    start = re.search(r"^(diff --git |--- )", text, re.M)
-    if start is None:
-        return None, "malformed diff: no 'diff --git' or '--- a/...' file header"
-    text = text[start.start():]
-    if not _PLUS_FILE.search(text) or not _MINUS_FILE.search(text):
-        return None, "malformed diff: a file header needs both '--- a/path' and '+++ b/path' lines"
-    if not _HUNK.search(text) and "new mode" not in text and "rename from" not in text:
-        return None, "malformed diff: no '@@ -l,n +l,n @@' hunk header"
-    if not text.endswith("\n"):
-        text += "\n"
-    return text, "ok"
+    """``(diff, reason)`` of :func:`diff_answer`."""
+    diff, reason, _ = diff_answer(answer)
+    return diff, reason
 
 
 def patch_files(patch: str) -> list[str]:
