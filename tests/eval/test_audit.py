@@ -154,11 +154,7 @@ def test_hedges_use_a_value_the_env_itself_scores_zero(toy):
 # -- every registered env --------------------------------------------------------------------
 
 #: envs whose scorers other helpers are fixing right now; filled in only if they still fail at the end
-KNOWN_FAILURES: dict[str, str] = {
-    "lgc-v2": "audit 2026-12-02: hedge (the last `Answer:` line wins: `Answer: )1` then `Answer: )` scores 1.0) and "
-    "deep_nesting (24-game: the gold expression inside 90 parentheses or braces scores 1.0)",
-    "swe-synth": "audit 2026-12-02: hedge (two ```diff fences, the gold first and a corrupt patch second, score 1.0)",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _env_params():
