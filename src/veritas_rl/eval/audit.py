@@ -23,6 +23,9 @@ whole text) and substituting another value. A wrong value is only used once the 
 Every score is timed (wall clock); a hard stop (``SIGALRM``, main thread) ends a score that runs past
 ``hard_limit_s``. A case fails when its score is on the wrong side, when scoring raises, or when it
 took longer than ``timeout_s``.
+
+Why this module is long: the battery (which completions, per class) and its runner (timing, hard stop,
+the verl reward path, the report) are one contract: a class added to one must be counted by the other.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from veritas_rl.backends.trl.settings import build_settings
 pytestmark = pytest.mark.slow
 
 # two-term sums graded on the last number of the reply: the base model gets some right, so groups differ
-SUMS = {"rg_dataset": "basic_arithmetic", "rg_config": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1,
+SUMS = {"rg_dataset": "basic_arithmetic", "last_number_fallback": True, "rg_config": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1,
                                                         "operators": ["+"], "allow_parentheses": False,
                                                         "allow_negation": False}}
 # one prompt x four completions per step, short answers, a small LoRA, one torch thread (the CI box is shared)
