@@ -3,7 +3,8 @@
 ``task_id = type_id * 100_000_000 + seed``; a task is a pure function of ``(config, task_id)``. Every
 prompt states its answer format; every scorer accepts any correct answer where several exist (any
 expression that makes 24, any sudoku grid that satisfies the givens, any cryptarithm mapping that
-makes the sum true).
+makes the sum true). A completion states one answer: several slots of the type's format that disagree
+score 0 with kind ``hedge`` (:mod:`.common`); every zero carries its reason class.
 
 One module per task family, each exposing :class:`~veritas_rl.envs.lgc_v2.common.TaskType` records
 (``generate``, ``score``, ``oracle``, optional ``check``), listed once in :data:`TASK_TABLE`:
