@@ -122,3 +122,14 @@ def test_vllm_flags_reach_grpo_config_and_need_a_gpu():
         pytest.skip("this check is about a machine without a GPU")
     with pytest.raises(ValueError, match="use_vllm needs a CUDA GPU"):
         _vllm_args(s)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("top_p", 0.0, "top_p=0.0 must be in (0, 1]"), ("top_p", 1.5, "top_p=1.5 must be in (0, 1]"),
+    ("beta", -0.1, "beta=-0.1 must be >= 0"), ("weight_decay", -1.0, "weight_decay=-1.0 must be >= 0"),
+    ("max_grad_norm", -1.0, "max_grad_norm=-1.0 must be >= 0"), ("lora_alpha", 0, "lora_alpha=0 must be >= 1"),
+])
+def test_bounds_hold_for_presets_and_recipes_not_only_flags(key, value, message):
+    with pytest.raises(ValueError) as exc:
+        build_settings(None, {"env": "answer-tag", key: value})
+    assert message in str(exc.value)

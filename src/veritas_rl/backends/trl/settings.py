@@ -141,6 +141,13 @@ class TrainSettings:
             raise ValueError(f"learning_rate={self.learning_rate!r} must be > 0")
         if self.temperature <= 0:
             raise ValueError(f"temperature={self.temperature!r} must be > 0")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p={self.top_p!r} must be in (0, 1]")
+        for key in ("weight_decay", "max_grad_norm", "beta"):
+            if float(getattr(self, key)) < 0:
+                raise ValueError(f"{key}={getattr(self, key)!r} must be >= 0")
+        if self.lora_alpha < 1:
+            raise ValueError(f"lora_alpha={self.lora_alpha!r} must be >= 1")
         if self.mode == "grpo":
             if self.num_generations < 2:
                 raise ValueError(f"num_generations={self.num_generations} must be >= 2 (GRPO compares a group)")
