@@ -468,3 +468,26 @@ def test_outcome_scores_are_identical_in_another_process():
     here = [env.score(Task.from_dict(t), c).value for t, c in rows]
     assert json.loads(out.stdout) == here
     assert len(set(here)) > 1
+
+
+def test_scoring_wrong_answers_on_chess_positions_does_not_crash_the_process():
+    # OpenSpiel's action_to_string on a chess action that is not legal at the node segfaulted the reward
+    # process (exit 139); run in a child so a crash fails this test instead of killing the suite
+    import subprocess
+    import sys
+
+    code = (
+        "from veritas_rl.envs import make\n"
+        "e = make('openspiel', reward_mode='legal', game_types=['chess'])\n"
+        "kinds = set()\n"
+        "for i in range(12):\n"
+        "    t = e.task(e.task_id_at(i))\n"
+        "    for c in ['<answer>e4</answer>', '<answer>Qxh7</answer>', '<answer>9999</answer>', 'garbage']:\n"
+        "        s = e.score(t, c)\n"
+        "        assert s.value == 0.0 or c == '<answer>e4</answer>'\n"
+        "        kinds.add(s.kind)\n"
+        "print(sorted(kinds))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "no_answer" in out.stdout

@@ -336,8 +336,10 @@ def action_vocabulary(case: str) -> frozenset[str]:
     """Every action string of ``case`` as OpenSpiel prints it at the first decision node, for each player.
 
     Only used to tell an illegal move (a real action of the game, not legal here) from text that is no
-    action at all. Games whose action strings depend on the position (chess's SAN) are covered only
-    for the strings of that first position; anything else is classed ``no_answer``.
+    action at all: the strings of the actions legal at that first node (for board games such as
+    tic-tac-toe and connect four, every action). Games whose action strings depend on the position
+    (chess's SAN) are covered only for that first position; anything else is classed ``no_answer``
+    (the value is 0 either way).
     """
     import pyspiel
 
@@ -347,8 +349,10 @@ def action_vocabulary(case: str) -> frozenset[str]:
     words: set[str] = set()
     if state.is_terminal():
         return frozenset()
+    # only actions legal at that node: OpenSpiel's action_to_string is undefined for others, and for
+    # chess it dereferences past its move table (a segfault in the reward process, seen on a wrong answer)
     for player in range(game.num_players()):
-        for action in range(game.num_distinct_actions()):
+        for action in state.legal_actions(player):
             try:
                 words.add(state.action_to_string(player, action))
             except (pyspiel.SpielError, RuntimeError):
