@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from veritas_rl.envs.answers import all_tags
 from veritas_rl.envs.base import Env, Score, Task, register_env
 from veritas_rl.envs.reasoning_gym.datasets import answer_to_text, build_rg_dataset
 from veritas_rl.envs.reasoning_gym.guards import GUARDS, exact_target
@@ -29,23 +30,9 @@ OWN_EXACT_MATCH = frozenset({"game_of_life_halting"})
 
 
 def answer_slots(text: str, tag: str = "answer") -> list[str] | None:
-    """Contents of every closed ``<tag>...</tag>`` pair, stripped, in order (linear scan; at most
-    ``MAX_ANSWER_TAGS + 1``); ``None`` when there is none."""
-    open_, close = f"<{tag}>", f"</{tag}>"
-    slots: list[str] = []
-    pos = 0
-    while len(slots) <= MAX_ANSWER_TAGS:
-        start = text.find(open_, pos)
-        if start < 0:
-            break
-        end = text.find(close, start + len(open_))
-        if end < 0:
-            break
-        # an opening tag repeated before the close: the innermost (last) one starts the slot
-        inner = text.rfind(open_, start, end)
-        slots.append(text[inner + len(open_) : end].strip())
-        pos = end + len(close)
-    return slots or None
+    """Contents of every closed ``<tag>...</tag>`` pair, stripped, in order (:func:`answers.all_tags`: linear,
+    the innermost opener before each close; at most ``MAX_ANSWER_TAGS + 1``); ``None`` when there is none."""
+    return [slot.strip() for slot in all_tags(text, tag, MAX_ANSWER_TAGS)] or None
 
 
 def is_prompt_echo(slot: str, question: str, gold: str | None) -> bool:
