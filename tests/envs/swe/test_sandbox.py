@@ -80,3 +80,28 @@ def test_sandbox_memory_limit_and_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("VERITAS_TEST_API_TOKEN", "s3cret")
     run = _sandboxed_python(tmp_path, "import os; print(os.environ.get('VERITAS_TEST_API_TOKEN'), os.environ['HOME'])")
     assert run.output.split() == ["None", str(tmp_path)]
+
+
+def test_what_the_tests_need_from_under_tmp_comes_back_read_only(tmp_path):
+    # a checkout and its .venv cloned under /tmp (as CI does) must stay reachable under the private /tmp
+    from pathlib import Path
+
+    from veritas_rl.envs.swe.sandbox import BwrapMode, bwrap_args, bwrap_mode
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "probe.py").write_text("print('reachable')\n")
+    assert str(tmp_path).startswith("/tmp/")
+    args = bwrap_args(BwrapMode(("bwrap",), (), "caller", False), Path("/"), {}, [], [], True, [lib])
+    assert args.index("--tmpfs") < args.index(str(lib)) and args[args.index(str(lib)) - 1] == "--ro-bind"
+    mode = bwrap_mode()
+    if isinstance(mode, str):
+        pytest.skip(mode)
+    cmd = [*bwrap_args(mode, Path("/"), {"PATH": "/usr/bin:/bin"}, [], [], True, [lib]),
+           sys.executable, str(lib / "probe.py")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "reachable", out.stderr
+    write = [*bwrap_args(mode, Path("/"), {"PATH": "/usr/bin:/bin"}, [], [], True, [lib]),
+             "/bin/sh", "-c", f"echo x > {lib}/new.txt"]
+    assert subprocess.run(write, capture_output=True, timeout=60).returncode != 0
+    assert not (lib / "new.txt").exists()

@@ -321,13 +321,17 @@ def bwrap_args(mode: BwrapMode, cwd: Path, env: dict[str, str], writable: list[P
         args.append("--share-net")
     args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
              "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp", "--dir", "/tmp/home", "--tmpfs", "/run"]
+    hidden = [Path("/tmp"), Path("/run")]
     home = Path.home().resolve()
-    if home != Path("/") and home.is_dir():
-        # the scorer's home (tokens, ssh keys, caches) is hidden; what the tests need from it comes back
+    if home != Path("/") and home.is_dir() and not any(h == home or h in home.parents for h in hidden):
+        # the scorer's home (tokens, ssh keys, caches) is hidden too
         args += ["--tmpfs", str(home)]
-        for path in needed_paths(extra_readonly):
-            if home in path.parents and path.exists():
-                args += ["--ro-bind", str(path), str(path)]
+        hidden.append(home)
+    # what the tests need from a hidden place comes back read-only: the interpreter, the venv and the
+    # import path may live in the home or under /tmp (a checkout and its .venv cloned there, as CI does)
+    for path in needed_paths(extra_readonly):
+        if any(h == path or h in path.parents for h in hidden) and path.exists():
+            args += ["--ro-bind", str(path), str(path)]
     for path in writable:
         args += ["--bind", str(path), str(path)]
     for path in readonly:
