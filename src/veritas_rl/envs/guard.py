@@ -75,6 +75,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from veritas_rl.envs.base import Env, EnvSpec, Score, Task, build_config, make_cached, register_env, resolve_name, spec
+from veritas_rl.jsonio import parse_json_object
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +174,7 @@ def config_json(raw: Any, where: str = "env_config") -> str:
 
 @lru_cache(maxsize=1024)
 def _config_json_of_str(raw: str, where: str) -> str:
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{where} is not valid JSON ({e.msg} at char {e.pos}): {raw!r:.200}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{where} must be a JSON object (a mapping), got {type(value).__name__}: {raw!r:.200}")
-    return json.dumps(value, sort_keys=True)
+    return json.dumps(parse_json_object(where, raw), sort_keys=True)
 
 
 def _jsonable(value: Any) -> Any:
