@@ -12,7 +12,7 @@ def parse_json_object(key: str, text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{key} is not valid JSON ({err}): {text!r}") from None
+        raise ValueError(f"{key} is not valid JSON ({err}): {text!r:.200}") from None
     if not isinstance(value, dict):
         raise ValueError(f"{key} must be a JSON object, got {type(value).__name__}")
     return value

@@ -227,13 +227,7 @@ def task_from_mapping(data: Mapping[str, Any]) -> Task:
 @lru_cache(maxsize=4096)
 def _task_from_json(raw: str) -> Task:
     # GRPO scores every task rollout.n times: parse each serialised task once
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"serialised task is not valid JSON ({e.msg} at char {e.pos}): {raw!r:.120}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"serialised task must be a JSON object, got {type(data).__name__}: {raw!r:.120}")
-    return task_from_mapping(data)
+    return task_from_mapping(parse_json_object("serialised task", raw))
 
 
 def materialize_task(env: Env, task: Any) -> Task:
