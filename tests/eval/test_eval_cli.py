@@ -87,12 +87,24 @@ def test_eval_a_lora_adapter_and_pass_at_k(smollm2_dir, tmp_path):
     assert 0 <= s["pass@1"] <= s["pass@2"] <= 1
 
 
+def test_vllm_backend_on_a_cpu_fails_at_start_naming_the_way_out(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--env", "math", "--backend", "vllm"])
+    assert exc.value.code == 2 and "--backend vllm needs a CUDA GPU; on a CPU use --backend hf" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--k", "3"], "--k=3 > --n=1"),
     (["--n", "2", "--temperature", "0"], "sampling needs temperature > 0"),
     (["--backend", "openai", "--model", "m"], "--backend openai needs --base-url"),
     (["--backend", "openai", "--base-url", "http://x/v1"], "needs --model"),
     (["--eval-size", "0"], "--eval-size=0; expected >= 1"),
+    (["--backend", "vllm", "--base-url", "http://x/v1"], "--base-url is for --backend openai"),
+    (["--gpu-memory-utilization", "0"], "--gpu-memory-utilization=0.0; expected a share in (0, 1]"),
     (["--config", "[1]"], "--config must be a JSON object"),
     (["--model", "embedded:xyz"], "valid: embedded:smollm2-135m, embedded:qwen2.5-coder-0.5b"),
 ])

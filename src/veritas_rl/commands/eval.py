@@ -20,13 +20,14 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("hf", "openai")
+BACKENDS = ("hf", "vllm", "openai")
 
 EPILOG = """examples:
   veritas eval --env math --eval-size 64                              # the embedded SmolLM2, greedy
   veritas eval --model embedded:qwen2.5-coder-0.5b --env math --config '{"source": "gsm_symbolic"}' \\
       --eval-size 200 --max-new-tokens 512 --n 8 --k 4                # greedy + pass@1/pass@4 from 8 samples
   veritas eval --model train/outputs/20260101-120000-grpo-math --env math   # a TRL run (final/ or last checkpoint)
+  veritas eval --backend vllm --model train/runs/RUN/final --env math --eval-size 500 --max-new-tokens 512   # GPU
   veritas eval --backend openai --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-0.5B-Instruct --env lgc-v2
 MODEL (hf backend): an HF model dir, a TRL run dir or its checkpoint-N, a LoRA adapter dir (base from
 adapter_config.json), embedded:smollm2-135m (default) or embedded:qwen2.5-coder-0.5b, or a hub id.
@@ -71,8 +72,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"token cap per reply (default: {d.max_new_tokens}, the trainers' default)")
     p.add_argument("--batch-size", type=int, default=d.eval_batch_size,
                    help=f"hf: prompts per generate() batch (default: {d.eval_batch_size})")
-    p.add_argument("--backend", default="hf", choices=BACKENDS, help="hf (transformers) or openai (a served "
-                   "model behind an OpenAI-compatible /v1/chat/completions) (default: hf)")
+    p.add_argument("--backend", default="hf", choices=BACKENDS, help="hf (transformers generate), vllm (a vLLM "
+                   "engine in this process, CUDA GPU) or openai (a served model behind an OpenAI-compatible "
+                   "/v1/chat/completions) (default: hf)")
+    p.add_argument("--gpu-memory-utilization", type=float, default=0.6,
+                   help="vllm: share of GPU memory the engine takes (default: 0.6)")
     p.add_argument("--base-url", default=None, help="openai: the endpoint, e.g. http://localhost:8000/v1")
     p.add_argument("--api-key", default=None, help="openai: bearer token (default: $OPENAI_API_KEY, else none)")
     p.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)")
@@ -94,8 +98,15 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)")
     if args.backend == "openai" and not args.model:
         raise ValueError("--backend openai needs --model: the name the server serves the model under")
-    if args.backend == "hf" and args.base_url:
+    if args.backend != "openai" and args.base_url:
         raise ValueError("--base-url is for --backend openai")
+    if not 0.0 < args.gpu_memory_utilization <= 1.0:
+        raise ValueError(f"--gpu-memory-utilization={args.gpu_memory_utilization}; expected a share in (0, 1]")
+    if args.backend == "vllm":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--backend vllm needs a CUDA GPU; on a CPU use --backend hf")
 
 
 def _generator(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -111,6 +122,16 @@ def _generator(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
     from veritas_rl.models import load_causal_lm, resolve_checkpoint
 
+    if args.backend == "vllm":
+        from veritas_rl.eval.greedy import VLLMGenerator
+
+        model_path, adapter = resolve_checkpoint(args.model)
+        if adapter is not None:
+            raise ValueError(f"--backend vllm takes a full model dir; {args.model!r} is a LoRA adapter: merge it "
+                             "first (train/scripts/merge.sh) or use --backend hf")
+        gen = VLLMGenerator.load(model_path, gpu_memory_utilization=args.gpu_memory_utilization, seed=args.seed)
+        return gen, {"backend": "vllm", "model": args.model, "model_path": model_path, "adapter": None,
+                     "device": "cuda"}
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     if args.threads:
         torch.set_num_threads(args.threads)

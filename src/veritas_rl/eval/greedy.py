@@ -6,9 +6,10 @@ hit the token cap), the env scores them, and the results are summed up overall a
 ``task_type`` / ``case`` / ``dataset`` / ``source`` the env puts in ``Task.extra``), with the share of
 replies at the cap and the count of each score kind (``Score.info["kind"]``).
 
-Generators: :class:`HFGenerator` (transformers ``generate``, left-padded batches) and
-:class:`OpenAIGenerator` (any OpenAI-compatible ``/v1/chat/completions`` endpoint, e.g. a vLLM
-server; plain ``urllib``, no client library needed).
+Generators: :class:`HFGenerator` (transformers ``generate``, left-padded batches),
+:class:`VLLMGenerator` (a vLLM engine in this process: one of its own, or the TRL trainer's colocated
+engine) and :class:`OpenAIGenerator` (any OpenAI-compatible ``/v1/chat/completions`` endpoint, e.g. a
+vLLM server; plain ``urllib``, no client library needed).
 """
 
 from __future__ import annotations
@@ -96,6 +97,52 @@ class HFGenerator:
             tokenizer.padding_side = side
             model.train(was_training)
         return out
+
+
+class VLLMGenerator:
+    """A vLLM engine (``vllm.LLM``) in this process: prompts rendered with the tokenizer's chat template and
+    passed as token ids (as the TRL trainer passes them), ``finish_reason == "length"`` marks a reply at the cap.
+
+    ``before``/``after`` run around each ``generate`` call: the TRL backend uses them to sync the trainer's
+    weights into its colocated engine and to put a sleeping engine back to sleep.
+    """
+
+    def __init__(self, llm, tokenizer, before=None, after=None):
+        self.llm, self.tokenizer, self.before, self.after = llm, tokenizer, before, after
+
+    @classmethod
+    def load(cls, model_path: str, gpu_memory_utilization: float = 0.6, max_model_len: int | None = None,
+             seed: int = 0, dtype: str = "auto") -> "VLLMGenerator":
+        """A new engine on ``model_path`` (an HF dir; needs a CUDA GPU and ``pip install 'veritas-rl[vllm]'``)."""
+        try:
+            from vllm import LLM
+        except ImportError:
+            raise ValueError("--backend vllm needs vLLM on a CUDA GPU: pip install 'veritas-rl[vllm]'") from None
+        from transformers import AutoTokenizer
+
+        llm = LLM(model=model_path, tokenizer=model_path, gpu_memory_utilization=gpu_memory_utilization,
+                  max_model_len=max_model_len, seed=seed, dtype=dtype)
+        return cls(llm, AutoTokenizer.from_pretrained(model_path))
+
+    def generate(self, prompts, max_new_tokens, n=1, temperature=0.0, top_p=1.0, seed=0, desc="generate"):
+        from vllm import SamplingParams
+
+        if temperature == 0 and n != 1:
+            raise ValueError(f"n={n} with temperature 0: greedy decoding gives one completion per prompt")
+        texts = [self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        params = SamplingParams(n=n, temperature=temperature, top_p=top_p if temperature > 0 else 1.0,
+                                max_tokens=max_new_tokens, seed=seed if temperature > 0 else None,
+                                skip_special_tokens=True)
+        if self.before is not None:
+            self.before()
+        try:
+            outs = self.llm.generate([{"prompt_token_ids": list(x)} for x in ids], sampling_params=params,
+                                     use_tqdm=True)
+        finally:
+            if self.after is not None:
+                self.after()
+        return [[Completion(o.text, o.finish_reason == "length") for o in out.outputs] for out in outs]
 
 
 class OpenAIGenerator:

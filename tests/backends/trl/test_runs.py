@@ -97,6 +97,29 @@ def test_grpo_two_steps_then_resume_equals_four_straight(smollm2_dir, tmp_path):
     assert [x["step"] for x in lines if "reward" in x] == [1, 2, 3, 4]
 
 
+def test_held_out_curve_scores_the_weights_of_each_step(smollm2_dir, tmp_path):
+    from veritas_rl.backends.trl.data import split_indices, tasks_at
+    from veritas_rl.eval.greedy import greedy_accuracy
+    from veritas_rl.models import load_causal_lm, resolve_checkpoint
+
+    settings = {**GRPO, "model": str(smollm2_dir), "output_dir": str(tmp_path), "run_name": "c", "max_steps": 2,
+                "eval": True, "eval_size": 4, "eval_steps": 1, "save_steps": 1, "save_total_limit": 3,
+                "learning_rate": 2e-3}
+    result = run(build_settings(None, settings))
+    lines = [json.loads(x) for x in (result.run_dir / "eval_curve.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in lines] == [0, 1, 2] and all(p["n"] == 4 for p in lines)
+    assert lines[0]["accuracy"] == result.before["accuracy"] and lines[0]["kinds"] == result.before["kinds"]
+    assert lines[2]["accuracy"] == result.after["accuracy"] and lines[2]["kinds"] == result.after["kinds"]
+    assert result.report["eval_curve"] == lines and (result.run_dir / "eval_curve.png").is_file()
+    # the step-1 point is what checkpoint-1's weights decode greedily (not the base's, not the final ones)
+    env = make("math", **SUMS)
+    _, eval_idx = split_indices(env, GRPO["train_size"], 4)
+    base, adapter = resolve_checkpoint(str(result.run_dir / "checkpoint-1"))
+    model, tok = load_causal_lm(base, adapter=adapter)
+    again = greedy_accuracy(model, tok, env, tasks_at(env, eval_idx), GRPO["max_new_tokens"])
+    assert lines[1]["mean_score"] == pytest.approx(again.mean_score) and lines[1]["kinds"] == again.kinds
+
+
 def test_sft_two_steps_with_before_after_eval(smollm2_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)  # restored after the test (the run sets it)
     s = build_settings(None, {

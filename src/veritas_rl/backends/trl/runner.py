@@ -238,7 +238,8 @@ def run(s: TrainSettings) -> RunResult:
     from veritas_rl.models import resolve_model
     from veritas_rl.backends.trl import data
     from veritas_rl.backends.trl.callbacks import ConsoleProgress, ZeroRewardBreaker
-    from veritas_rl.eval.greedy import greedy_accuracy
+    from veritas_rl.eval.greedy import greedy_accuracy, score_greedy
+    from veritas_rl.backends.trl.evaluation import HeldOutCurve, plot_curve, trainer_generator
     from veritas_rl.backends.trl.report import write_report
 
     env = make(s.env, **s.env_config)  # bad env config fails here, before any model is loaded
@@ -261,7 +262,9 @@ def run(s: TrainSettings) -> RunResult:
 
     before = None
     baseline_path = run_dir / "baseline.json"
-    if eval_tasks:
+    # with vLLM colocated, the baseline is decoded by the trainer's engine (below, once the trainer exists)
+    vllm_eval = s.use_vllm and s.vllm_mode == "colocate"
+    if eval_tasks and not vllm_eval:
         if baseline_path.is_file():  # a resumed run keeps the baseline of the untrained model
             before = json.loads(baseline_path.read_text(encoding="utf-8"))
         else:
@@ -271,6 +274,20 @@ def run(s: TrainSettings) -> RunResult:
         log.info("held-out greedy accuracy before training: %.1f%% (%d tasks)", 100 * before["accuracy"], before["n"])
 
     trainer, reward = build_trainer(s, env, model, tokenizer, rows, run_dir, precision)
+    if eval_tasks and vllm_eval:
+        if baseline_path.is_file():
+            before = json.loads(baseline_path.read_text(encoding="utf-8"))
+        else:
+            before = score_greedy(trainer_generator(trainer, tokenizer, s.eval_batch_size), env, eval_tasks,
+                                  s.max_new_tokens, desc="greedy eval (before)").to_dict()
+            baseline_path.write_text(json.dumps(before, indent=2) + "\n", encoding="utf-8")
+        log.info("held-out greedy accuracy before training: %.1f%% (%d tasks, vLLM)", 100 * before["accuracy"],
+                 before["n"])
+    curve = None
+    if eval_tasks and s.eval_steps:
+        curve = HeldOutCurve(trainer, tokenizer, env, eval_tasks, s.max_new_tokens, s.eval_steps,
+                             run_dir / "eval_curve.jsonl", s.eval_batch_size, baseline=before)
+        trainer.add_callback(curve)
     from transformers.trainer_callback import ProgressCallback
 
     trainer.remove_callback(ProgressCallback)
@@ -288,8 +305,11 @@ def run(s: TrainSettings) -> RunResult:
 
     after = None
     if eval_tasks and stopped_by is None:
-        after = greedy_accuracy(trainer.model, tokenizer, env, eval_tasks, s.max_new_tokens, s.eval_batch_size,
-                                desc="greedy eval (after)").to_dict()
+        after = score_greedy(trainer_generator(trainer, tokenizer, s.eval_batch_size), env, eval_tasks,
+                             s.max_new_tokens, desc="greedy eval (after)").to_dict()
+        if curve is not None and not any(p["step"] == trainer.state.global_step for p in curve.points):
+            curve._append({"step": trainer.state.global_step, **{k: after[k] for k in ("accuracy", "mean_score",
+                                                                                      "clipped", "n", "kinds")}})
         log.info("held-out greedy accuracy: %.1f%% before -> %.1f%% after (%d tasks)", 100 * before["accuracy"],
                  100 * after["accuracy"], after["n"])
     if s.save_final_model and stopped_by is None:
@@ -312,7 +332,10 @@ def run(s: TrainSettings) -> RunResult:
         "before": before,
         "after": after,
         "settings": s.to_dict(),
+        "eval_curve": curve.points if curve is not None else None,
     }
+    if curve is not None:
+        plot_curve(curve.points, run_dir / "eval_curve.png", f"{env.name}: held-out greedy accuracy per step")
     paths = write_report(run_dir, report, trainer.state.log_history)
     log.info("report: %s", ", ".join(str(p) for p in paths.values()))
     return RunResult(run_dir=run_dir, steps=trainer.state.global_step, stopped_by=stopped_by, before=before,

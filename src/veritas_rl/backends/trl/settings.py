@@ -56,6 +56,8 @@ class TrainSettings:
     eval_size: int = field(default=64, metadata={"help": "number of held-out tasks for greedy accuracy"})
     eval: bool = field(default=True, metadata={"help": "greedy accuracy before and after training"})
     eval_batch_size: int = field(default=32, metadata={"help": "prompts per greedy-generation batch"})
+    eval_steps: int = field(default=0, metadata={"help": "held-out greedy accuracy every N steps as well "
+                                                         "(eval_curve.jsonl/.png); 0 = before and after only"})
     # length of training
     max_steps: int = field(default=30, metadata={"help": "optimizer steps; -1 = use epochs"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the training tasks when max_steps is -1"})
@@ -129,8 +131,8 @@ class TrainSettings:
                     "logging_steps", "save_steps", "save_total_limit"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key}={getattr(self, key)!r} must be >= 1")
-        for key in ("eval_size", "lora_rank", "zero_reward_patience", "warmup_steps", "num_completions_to_print",
-                    "cpu_threads"):
+        for key in ("eval_size", "eval_steps", "lora_rank", "zero_reward_patience", "warmup_steps",
+                    "num_completions_to_print", "cpu_threads"):
             if int(getattr(self, key)) < 0:
                 raise ValueError(f"{key}={getattr(self, key)!r} must be >= 0")
         if self.max_steps == 0 or self.max_steps < -1:
