@@ -14,50 +14,13 @@ from typing import Any, Callable, Sequence
 
 from veritas_rl.envs.base import seeded_rng
 from veritas_rl.games import spiel
-from veritas_rl.games.play import OUTCOMES, BotPolicy, Policy, Turn, play_game
+from veritas_rl.eval.hf_policy import HFPolicy
+from veritas_rl.games.play import OUTCOMES, BotPolicy, Policy, play_game
 
 log = logging.getLogger(__name__)
 
 #: ``eval-games`` defaults: small boards, fast games
 DEFAULT_EVAL_CASES = ("tic_tac_toe", "hex(board_size=5)", "connect_four")
-
-
-class HFPolicy:
-    """A Hugging Face causal LM as a policy: chat template, greedy ``generate``, new tokens decoded."""
-
-    def __init__(self, path: str, *, max_new_tokens: int = 32, device: str | None = None, threads: int | None = None):
-        try:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-        except ImportError as err:  # pragma: no cover - depends on the install
-            raise ImportError("hf: policies need transformers and torch: pip install 'veritas-rl[train]'") from err
-        self.torch = torch
-        if threads:
-            torch.set_num_threads(threads)  # on a busy CPU, 1 thread is often several times faster than 2
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-        except OSError as err:  # not a model dir, and not a hub id reachable from here
-            raise ValueError(f"hf:{path}: cannot load a model from it ({str(err).splitlines()[0]})") from None
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model.to(self.device).eval()
-        self.max_new_tokens = max_new_tokens
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-
-    def __call__(self, turn: Turn) -> str:
-        enc = self.tokenizer.apply_chat_template(
-            turn.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-        enc = {k: v.to(self.device) for k, v in enc.items()}
-        with self.torch.no_grad():
-            out = self.model.generate(
-                **enc,
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
-        return self.tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def policy_factory(

@@ -20,35 +20,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from veritas_rl.envs.base import MAX_COMPLETION_CHARS, seeded_rng, split_thinking
 from veritas_rl.games import spiel
+from veritas_rl.games.episode import EpisodeConfig, GameEpisode
+from veritas_rl.games.moves import Move, Turn
+from veritas_rl.games.opponents import parse_rung
 
 OUTCOMES = ("win", "draw", "loss", "illegal")
-
-
-@dataclass(frozen=True)
-class Turn:
-    """What a policy sees when it must move."""
-
-    case: str
-    player: int
-    messages: list[dict[str, str]]  # the chat prompt (same format as the env's tasks)
-    legal: dict[int, str]  # {action id: action string}
-    state: Any  # a clone of the pyspiel state (for bots that search); do not trust it to be live
-    history: list[int]  # state.history(), chance outcomes included
-
-
-@dataclass(frozen=True)
-class Move:
-    player: int  # -1 for chance
-    action: int | None  # None when the policy's answer was invalid
-    action_str: str
-    by: str  # "policy" | "opponent" | "chance"
-    completion: str | None = None  # the policy's raw text
-    prompt: list[dict[str, str]] | None = None  # the policy's prompt
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None or k == "action"}
+__all__ = ["OUTCOMES", "BotPolicy", "GameResult", "Move", "Policy", "Turn", "play_game", "random_policy"]
 
 
 @dataclass
@@ -107,7 +85,7 @@ Policy = Callable[[Turn], str]
 
 
 class BotPolicy:
-    """A bot (``random`` | ``mcts``) as a policy: answers ``<answer>id</answer>``."""
+    """A bot (any ladder rung's, see :mod:`.opponents`) as a policy: answers ``<answer>id</answer>``."""
 
     def __init__(self, bot):
         self.bot = bot
@@ -130,66 +108,35 @@ def play_game(
 ) -> GameResult:
     """Play one game of ``case``: ``policy`` at ``seat``, ``opponent`` at every other seat.
 
-    ``opponent`` is ``"random"``, ``"mcts"`` or an object with ``step(state) -> action``. Chance
-    nodes are sampled with their probabilities from an RNG seeded by ``(seed, case, seat)``; the
-    opponent has its own seeded RNG. ``max_moves`` caps the number of player moves (the game is then
-    ``truncated`` and its returns are OpenSpiel's returns of the unfinished state).
+    A thin user of the episode core (:class:`~veritas_rl.games.episode.GameEpisode`): the policy
+    gets each turn as a stand-alone :class:`Turn` (the env's single-position prompt). ``opponent`` is
+    a ladder rung (``random``, ``first_legal``, ``mcts:N``, ``policy:PATH``; a bare ``mcts`` means
+    ``mcts:<mcts_simulations>``) or an object with ``step(state) -> action``. Chance nodes are sampled
+    with their probabilities from an RNG seeded by ``(seed, case, seat)``; the opponent has its own
+    seeded RNG. ``max_moves`` caps the number of player moves (the game is then ``truncated`` and its
+    returns are OpenSpiel's returns of the unfinished state).
     """
     case = spiel.normalise_case(case)
-    game = spiel.load_game(case)
-    if not 0 <= seat < game.num_players():
-        raise ValueError(f"seat={seat} is not valid for {case!r}; choose from 0..{game.num_players() - 1}")
-    chance_rng = seeded_rng("play-chance", seed, case, seat)
+    bot, rung = opponent, "random"  # a prebuilt bot plays; the config's rung is then only a label
     if isinstance(opponent, str):
-        opponent = spiel.make_bot(
-            opponent, game, seeded_rng("play-opponent", seed, case, seat), mcts_simulations=mcts_simulations, uct_c=uct_c
-        )
-    state = game.new_initial_state()
-    result = GameResult(case=case, seat=seat, seed=seed, returns=[0.0] * game.num_players())
-    moves = 0
-    while not state.is_terminal():
-        if state.is_chance_node():
-            action = spiel.sample_chance(state, chance_rng)
-            result.trajectory.append(Move(-1, action, state.action_to_string(-1, action), "chance"))
-            state.apply_action(action)
-            continue
-        if max_moves is not None and moves >= max_moves:
-            result.truncated = True
-            break
-        player = state.current_player()
-        if player == seat:
-            legal = spiel.legal_map_from_state(state)
-            messages = spiel.render_prompt(case, state, legal.by_id)
-            turn = Turn(case, player, messages, dict(legal.by_id), state.clone(), list(state.history()))
-            completion = policy(turn)
-            action, why = _parse_completion(completion, legal, case)
-            prompt = messages if keep_prompts else None
-            if action is None:
-                result.trajectory.append(Move(player, None, "", "policy", completion, prompt))
-                result.illegal_move, result.illegal_reason = True, why
-                lo, hi = game.min_utility(), game.max_utility()
-                result.returns = [lo if p == seat else hi for p in range(game.num_players())]
-                return result
-            result.trajectory.append(Move(player, action, legal.by_id[action], "policy", completion, prompt))
-        else:
-            action = int(opponent.step(state))
-            result.trajectory.append(Move(player, action, state.action_to_string(player, action), "opponent"))
-        state.apply_action(action)
-        moves += 1
-    result.returns = [float(r) for r in state.returns()]
-    return result
-
-
-def _parse_completion(completion: Any, legal: spiel.LegalMap, case: str) -> tuple[int | None, str]:
-    """The env's own path: the same size bound, think split and :func:`spiel.parse_move` as ``Env.score``."""
-    if not isinstance(completion, str):
-        return None, f"completion is {type(completion).__name__}, not str"
-    if len(completion) > MAX_COMPLETION_CHARS:
-        return None, f"completion longer than {MAX_COMPLETION_CHARS} characters"
-    text, why = split_thinking(completion)
-    if text is None:
-        return None, why
-    return spiel.parse_action(text, legal, case)
+        rung = parse_rung(opponent, mcts_default=mcts_simulations).name
+        bot = None
+    config = EpisodeConfig(case, seat, seed, rung, max_turns=10**9, max_moves=max_moves, uct_c=uct_c)
+    episode = GameEpisode(config, bot, keep_prompts=keep_prompts)
+    episode.start()
+    while not episode.done:
+        episode.step(policy(episode.turn()))
+    done = episode.result()
+    return GameResult(
+        case=case,
+        seat=seat,
+        seed=seed,
+        returns=done.returns,
+        trajectory=done.moves,
+        illegal_move=done.outcome == "illegal",
+        illegal_reason=done.reason,
+        truncated=done.outcome == "max_turns",
+    )
 
 
 def random_policy(seed: int) -> Policy:
