@@ -34,6 +34,13 @@ CASES: dict[str, tuple[str, dict, dict]] = {
     # an lgc-v2 subset with short exact answers
     "lgc-v2-boolean": ("lgc-v2", {"task_types": ["boolean_expressions"]}, {"learning_rate": 2e-5,
                                                                             "max_new_tokens": 96}),
+    # GSM-class math: reasoning-gym gsm_symbolic through the `math` env (strict: boxed / "the answer is" / ####),
+    # Qwen2.5-Coder-0.5B-Instruct, vLLM rollouts and evaluation, a held-out curve every 20 steps
+    "gsm-qwen": ("math", {}, {"model": "embedded:qwen2.5-coder-0.5b", "use_vllm": True, "max_new_tokens": 512,
+                              "learning_rate": 3e-6, "lr_scheduler": "constant_with_warmup", "warmup_steps": 10,
+                              "loss_type": "dr_grpo", "beta": 0.0, "batch_size": 32, "grad_accum": 4,
+                              "num_generations": 8, "vllm_gpu_memory_utilization": 0.35, "eval_steps": 20,
+                              "eval_batch_size": 64}),
     # OpenSpiel, reward 1.0 for any legal move of the position
     "openspiel-legal": ("openspiel", {"reward_mode": "legal", "game_types": ["tic_tac_toe", "connect_four"],
                                       "num_tasks_per_case": 2000}, {"learning_rate": 1e-5, "max_new_tokens": 64}),
@@ -73,9 +80,29 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
+#: bookkeeping fields left out of a row's settings label
+_UNLABELLED = {"mode", "env", "env_config", "model", "preset", "output_dir", "run_name", "resume", "report_to",
+               "logging_steps", "save_steps", "save_total_limit", "save_final_model", "num_completions_to_print",
+               "zero_reward_patience", "eval", "eval_batch_size", "cpu_threads"}
+
+
+def settings_label(settings: dict) -> str:
+    """The settings a run actually used that differ from the TrainSettings defaults, ``key=value`` sorted."""
+    import dataclasses
+
+    from veritas_rl.backends.trl.settings import TrainSettings
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainSettings) if f.default is not dataclasses.MISSING}
+    out = [f"{k}={v}" for k, v in sorted(settings.items())
+           if k not in _UNLABELLED and k in defaults and v != defaults[k]
+           and not (k.startswith("vllm_") and not settings.get("use_vllm"))]
+    return ", ".join(out) or "defaults"
+
+
 def row_markdown(r: dict) -> str:
     cfg = json.dumps(r["env_config"], separators=(",", ":")) if r["env_config"] else "default"
-    return (f"| {r['model']} | `{r['env']}` `{cfg}` | {r['steps']} | {r['train_seconds']:.0f} s | {r['device']} | "
+    return (f"| {r['model']} | `{r['env']}` `{cfg}` | {settings_label(r['settings'])} | {r['steps']} | "
+            f"{r['train_seconds']:.0f} s | {r['device']} | "
             f"{100 * r['before']:.1f}% → {100 * r['after']:.1f}% (n={r['n']}) |")
 
 
@@ -97,33 +124,37 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         env, env_config, overrides = CASES[name]
         settings = {
-            "mode": "grpo", "env": env, "env_config": env_config, "model": args.model, "seed": args.seed,
+            "mode": "grpo", "env": env, "env_config": env_config, "seed": args.seed,
             "max_steps": args.steps, "train_size": args.train_size, "eval_size": args.eval_size, "eval": True,
             "num_generations": args.num_generations, "batch_size": args.prompts_per_step * args.num_generations,
             "output_dir": str(runs_dir), "run_name": f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
             "save_steps": 10_000, "save_total_limit": 1, "save_final_model": False, "zero_reward_patience": 0,
             "eval_batch_size": 64, **overrides, **sets,
         }
+        if args.model:  # --model wins over the case's model
+            settings["model"] = args.model
         if args.smoke:
             settings.update(lora_rank=4, max_new_tokens=8, batch_size=4, num_generations=2, eval_batch_size=8,
-                            cpu_threads=1)
+                            cpu_threads=1, use_vllm=False, grad_accum=1, eval_steps=min(settings.get("eval_steps", 0), 1))
         t0 = time.perf_counter()
         result = run(build_settings(None, settings))
         rep = result.report
         row = {
-            "case": name, "model": Path(rep["model"]).name, "env": rep["env"], "env_config": env_config,
+            "case": name, "model": Path(rep["model"]).name, "env": rep["env"], "env_config": rep["env_config"],
             "steps": result.steps, "train_seconds": rep["train_seconds"], "total_seconds": time.perf_counter() - t0,
             "device": rep["device"], "before": result.before["accuracy"], "after": result.after["accuracy"],
             "n": result.after["n"], "settings": rep["settings"], "reward_curve": json.loads(
-                (result.run_dir / "report.json").read_text())["reward_curve"],
+                (result.run_dir / "report.json").read_text())["reward_curve"], "eval_curve": rep.get("eval_curve"),
         }
         rows.append(row)
         if (result.run_dir / "reward.png").is_file():
             shutil.copy(result.run_dir / "reward.png", out / f"reward-{name}.png")
+        if (result.run_dir / "eval_curve.png").is_file():
+            shutil.copy(result.run_dir / "eval_curve.png", out / f"eval-{name}.png")
         log.info("%s", row_markdown(row))
         (out / "learning.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
-        header = ["| model | env + config | steps | wall-clock (train) | device | held-out greedy accuracy |",
-                  "|---|---|---|---|---|---|"]
+        header = ["| model | env + config | settings (non-default) | steps | wall-clock (train) | device | "
+                  "held-out greedy accuracy |", "|---|---|---|---|---|---|---|"]
         (out / "learning.md").write_text("\n".join(header + [row_markdown(r) for r in rows]) + "\n")
     return 0
 

@@ -104,3 +104,29 @@ class ZeroRewardBreaker(TrainerCallback):
             log.error(self.message)
             control.should_training_stop = True
             control.should_save = True
+
+
+class TimeBudget(TrainerCallback):
+    """End training cleanly (checkpoint saved, after-evaluation still run) once ``minutes`` of training have passed.
+
+    The clock starts at ``on_train_begin`` (model loading and the baseline evaluation are not counted) and is
+    checked after every optimizer step, so a run stops at the first step boundary past the budget.
+    """
+
+    def __init__(self, minutes: float):
+        if minutes <= 0:
+            raise ValueError(f"max_train_minutes={minutes!r}; expected > 0 (0 turns the budget off)")
+        self.seconds = 60.0 * float(minutes)
+        self.t0: float | None = None
+        self.fired_at: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.t0 is not None and time.perf_counter() - self.t0 >= self.seconds and state.global_step < state.max_steps:
+            self.fired_at = state.global_step
+            log.info("time budget: %.1f min of training reached at step %d; saving and stopping", self.seconds / 60,
+                     state.global_step)
+            control.should_training_stop = True
+            control.should_save = True

@@ -237,7 +237,7 @@ def run(s: TrainSettings) -> RunResult:
     from veritas_rl.envs import make
     from veritas_rl.models import resolve_model
     from veritas_rl.backends.trl import data
-    from veritas_rl.backends.trl.callbacks import ConsoleProgress, ZeroRewardBreaker
+    from veritas_rl.backends.trl.callbacks import ConsoleProgress, TimeBudget, ZeroRewardBreaker
     from veritas_rl.eval.greedy import greedy_accuracy, score_greedy
     from veritas_rl.backends.trl.evaluation import HeldOutCurve, plot_curve, trainer_generator
     from veritas_rl.backends.trl.report import write_report
@@ -297,6 +297,10 @@ def run(s: TrainSettings) -> RunResult:
         breaker = ZeroRewardBreaker(reward, s.zero_reward_patience)
         trainer.add_callback(breaker)
 
+    budget = TimeBudget(s.max_train_minutes) if s.max_train_minutes else None
+    if budget is not None:
+        trainer.add_callback(budget)
+
     t0 = time.perf_counter()
     with logging_redirect_tqdm(loggers=[logging.getLogger("veritas_rl")]):
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -328,6 +332,7 @@ def run(s: TrainSettings) -> RunResult:
         "train_seconds": round(train_seconds, 1),
         "resumed_from": checkpoint.name if checkpoint else None,
         "stopped_by": stopped_by,
+        "time_budget_stop_step": budget.fired_at if budget is not None else None,
         "message": breaker.message if stopped_by else "",
         "before": before,
         "after": after,

@@ -61,6 +61,8 @@ class TrainSettings:
     # length of training
     max_steps: int = field(default=30, metadata={"help": "optimizer steps; -1 = use epochs"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the training tasks when max_steps is -1"})
+    max_train_minutes: float = field(default=0.0, metadata={"help": "stop cleanly (save, evaluate) after this many "
+                                                                    "minutes of training; 0 = no time budget"})
     # generation (GRPO rollouts; max_new_tokens also bounds greedy evaluation)
     num_generations: int = field(default=4, metadata={"help": "completions per prompt (GRPO group size)"})
     max_new_tokens: int = field(default=32, metadata={"help": "max new tokens per completion"})
@@ -139,6 +141,8 @@ class TrainSettings:
             raise ValueError(f"max_steps={self.max_steps!r} must be >= 1, or -1 to train for `epochs`")
         if self.max_steps == -1 and self.epochs <= 0:
             raise ValueError(f"epochs={self.epochs!r} must be > 0 when max_steps is -1")
+        if float(self.max_train_minutes) < 0:
+            raise ValueError(f"max_train_minutes={self.max_train_minutes!r} must be >= 0 (0 = no time budget)")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate={self.learning_rate!r} must be > 0")
         if self.temperature <= 0:
