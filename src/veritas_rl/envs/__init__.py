@@ -25,6 +25,7 @@ from veritas_rl.envs import math_env  # noqa: E402,F401
 from veritas_rl.envs import answer_tag  # noqa: E402,F401
 from veritas_rl.envs import openspiel  # noqa: E402,F401
 from veritas_rl.envs import swe  # noqa: E402,F401
+from veritas_rl.envs import mix  # noqa: E402,F401 - after the envs it mixes
 
 __all__ = [
     "SCORE_KINDS",

@@ -29,8 +29,8 @@ from veritas_rl.envs.base import Env, Score, Task
 
 log = logging.getLogger(__name__)
 
-#: Task.extra keys that name a task's group, in the order they are looked for
-GROUP_KEYS = ("task_type", "case", "dataset", "source")
+#: Task.extra keys that name a task's group, in the order they are looked for (``env``: a ``mix`` component)
+GROUP_KEYS = ("task_type", "case", "dataset", "source", "env")
 
 
 @dataclass(frozen=True)
