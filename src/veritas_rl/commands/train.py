@@ -18,20 +18,23 @@ log = logging.getLogger(__name__)
 #: settings that are not plain flags (set by the subcommand or given special handling)
 _SPECIAL = {"mode", "preset", "env_config"}
 _CHOICES = {"report_to": "REPORT_TO", "lr_scheduler": "LR_SCHEDULERS", "precision": "PRECISIONS",
-            "loss_type": "LOSS_TYPES", "vllm_mode": "VLLM_MODES"}
+            "loss_type": "LOSS_TYPES", "vllm_mode": "VLLM_MODES", "episode": "EPISODES"}
 #: bounds of the numeric settings that TrainSettings.__post_init__ does not check itself (it checks counts, sizes,
 #: steps, learning rate, temperature and vLLM's memory share, naming the setting): refused at parse time, exit 2
 _FLAG_TYPES = {"top_p": float_in(0.0, 1.0, low_open=True), "epochs": positive_float, "lora_alpha": positive_int,
                "weight_decay": non_negative_float, "max_grad_norm": non_negative_float, "beta": non_negative_float}
 _GRPO_ONLY = {"num_generations", "temperature", "top_p", "beta", "zero_reward_patience", "num_completions_to_print",
               "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "vllm_enable_sleep_mode", "vllm_server_base_url",
-              "mask_truncated_completions", "loss_type"}
+              "mask_truncated_completions", "loss_type", "episode", "opponent", "max_turns", "legal_move_bonus",
+              "curriculum", "failure_replay", "replay_capacity", "replay_fraction", "replay_priority_exponent",
+              "replay_failure_threshold", "replay_retire_after"}
 
 EPILOG = """examples:
   veritas train grpo --env reasoning-gym --env-config '{"dataset": "basic_arithmetic"}' --preset fast
   veritas train grpo --env lgc-v2 --preset 1hour --lora-rank 16 --report-to wandb
   veritas train grpo --env lgc-v2 --preset 1hour --run-name my-run --resume auto   # continue after a kill
   veritas train sft --env answer-tag --max-steps 100
+  veritas train grpo --env openspiel --env-config '{"cases": ["tic_tac_toe"]}' --episode game --opponent random
 Each run writes <output-dir>/<time>-<mode>-<env>/ with checkpoints, metrics.jsonl, report.json,
 report.md and reward.png (GRPO). With no --model, the embedded SmolLM2-135M-Instruct is used.
 """

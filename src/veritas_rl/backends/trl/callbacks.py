@@ -61,6 +61,9 @@ class ConsoleProgress(ProgressCallback):
             kinds = kind_summary(logs)
             if kinds:
                 parts.append(kinds)
+            if "episode/win_rate" in logs:  # --episode game (backends/trl/episodes.py)
+                parts.append("games W/D/L/illegal " + "/".join(
+                    _fmt(logs.get(f"episode/{o}_rate"), ".2f") for o in ("win", "draw", "loss", "illegal")))
         else:
             parts += [f"loss {_fmt(logs.get('loss'))}", f"token acc {_fmt(logs.get('mean_token_accuracy'), '.2f')}"]
         parts.append(f"{_fmt(rate, '.0f')} tok/s")

@@ -191,11 +191,13 @@ def _vllm_args(s: TrainSettings) -> dict[str, Any]:
     return args
 
 
-def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict], run_dir: Path, precision: str):
+def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict], run_dir: Path, precision: str,
+                  curriculum=None):
     """The TRL trainer for ``s.mode`` plus the reward adapter (GRPO) or ``None`` (SFT)."""
     from datasets import Dataset
 
-    dataset = Dataset.from_list(train_rows)
+    # with a curriculum (backends/trl/curriculum.py) the rows are slots of the stream, drawn when read
+    dataset = Dataset.from_list(train_rows) if curriculum is None else curriculum.dataset()
     if s.mode == "grpo":
         from trl import GRPOConfig, GRPOTrainer
 
@@ -214,8 +216,18 @@ def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict
             loss_type=s.loss_type,
             mask_truncated_completions=s.mask_truncated_completions,
             **_vllm_args(s),
+            **(curriculum.grpo_args() if curriculum is not None else {}),
         )
+        if s.episode == "game":  # whole games per rollout: rows, reward and rollout_func from backends/trl/episodes.py
+            from veritas_rl.backends.trl.episodes import game_trainer_parts
+
+            parts = game_trainer_parts(s, env)
+            trainer = GRPOTrainer(model=model, args=config, processing_class=tokenizer, peft_config=lora_config(s),
+                                  **parts)
+            return trainer, parts["reward_funcs"][0]
         reward = EnvReward(env.name, s.env_config)
+        if curriculum is not None:
+            reward = curriculum.wrap(reward)
         trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=dataset,
                               processing_class=tokenizer, peft_config=lora_config(s))
         return trainer, reward
@@ -236,6 +248,7 @@ def run(s: TrainSettings) -> RunResult:
 
     from veritas_rl.envs import make
     from veritas_rl.models import resolve_model
+    from veritas_rl.backends.trl import curriculum as trl_curriculum
     from veritas_rl.backends.trl import data
     from veritas_rl.backends.trl.callbacks import ConsoleProgress, TimeBudget, ZeroRewardBreaker
     from veritas_rl.eval.greedy import greedy_accuracy, score_greedy
@@ -273,7 +286,14 @@ def run(s: TrainSettings) -> RunResult:
             baseline_path.write_text(json.dumps(before, indent=2) + "\n", encoding="utf-8")
         log.info("held-out greedy accuracy before training: %.1f%% (%d tasks)", 100 * before["accuracy"], before["n"])
 
-    trainer, reward = build_trainer(s, env, model, tokenizer, rows, run_dir, precision)
+    curriculum = None
+    if s.mode == "grpo" and trl_curriculum.enabled(s):
+        curriculum = trl_curriculum.TrlCurriculum(s, env, len(eval_tasks))
+        if checkpoint is not None:
+            curriculum.load(checkpoint)
+    trainer, reward = build_trainer(s, env, model, tokenizer, rows, run_dir, precision, curriculum=curriculum)
+    if curriculum is not None:
+        trainer.add_callback(curriculum.callback(run_dir))
     if eval_tasks and vllm_eval:
         if baseline_path.is_file():
             before = json.loads(baseline_path.read_text(encoding="utf-8"))

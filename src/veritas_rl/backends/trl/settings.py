@@ -21,6 +21,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LOSS_TYPES = ("dapo", "grpo", "bnpo", "dr_grpo", "cispo", "sapo", "luspo", "vespo")
 #: TRL 1.16's vLLM integration: in the trainer's process (``colocate``) or a ``trl vllm-serve`` server
 VLLM_MODES = ("colocate", "server")
+#: the policy objective: TRL's GRPO loss, or sequence-level maximum-entropy GRPO (backends/trl/maxent.py)
+OBJECTIVES = ("grpo", "maxent")
+#: a prompt per position (the env's reward) or a whole game per rollout (backends/trl/episodes.py)
+EPISODES = ("move", "game")
+GAME_ENVS = ("openspiel", "open_spiel")
 
 
 def preset_names() -> list[str]:
@@ -81,6 +86,27 @@ class TrainSettings:
     mask_truncated_completions: bool = field(default=False, metadata={"help": "completions that hit "
                                                                               "max_new_tokens get no loss"})
     loss_type: str = field(default="dapo", metadata={"help": "TRL's GRPO loss normalisation"})
+    vllm_server_timeout: float = field(default=240.0, metadata={"help": "server mode: seconds to wait for the "
+                                                                         "server's /health before failing"})
+    # the objective (backends/trl/maxent.py); beta above is the KL coefficient of both
+    objective: str = field(default="grpo", metadata={"help": "grpo (TRL's clipped GRPO loss, --loss-type) or maxent "
+                                                             "(MaxEnt-GRPO: weighted MLE on q^(1/(tau+beta)) "
+                                                             "pi_ref^(beta/(tau+beta)))"})
+    maxent_tau: float = field(default=0.2, metadata={"help": "maxent: sequence-level entropy weight tau (>= 0; "
+                                                             "tau + beta > 0)"})
+    maxent_q_temperature: float = field(default=1.0, metadata={"help": "maxent: temperature of the listwise target "
+                                                                       "q = softmax(reward / T) over a group"})
+    maxent_q_epsilon: float = field(default=1e-6, metadata={"help": "maxent: floor added to q for full support, "
+                                                                    "then renormalised"})
+    maxent_length_normalize_ref: bool = field(default=True, metadata={"help": "maxent: reference log-prob of a "
+                                                                              "completion per token, not summed"})
+    # whole games (--episode game; backends/trl/episodes.py)
+    episode: str = field(default="move", metadata={"help": "move (one position per prompt) or game (one whole "
+                                                           "OpenSpiel game per rollout; --env openspiel)"})
+    opponent: str = field(default="random", metadata={"help": "game episodes: the opponent rung, random | "
+                                                              "first_legal | mcts:N | policy:PATH"})
+    max_turns: int = field(default=50, metadata={"help": "game episodes: model turns before the game is cut"})
+    legal_move_bonus: float = field(default=0.0, metadata={"help": "game episodes: reward added per legal move"})
     # optimisation
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate"})
     lr_scheduler: str = field(default="constant", metadata={"help": "learning-rate schedule"})
@@ -109,6 +135,20 @@ class TrainSettings:
     zero_reward_patience: int = field(default=10, metadata={"help": "stop after N all-zero-reward steps; 0 = off"})
     num_completions_to_print: int = field(default=0, metadata={"help": "sample completions logged per step"})
     save_final_model: bool = field(default=True, metadata={"help": "save the trained model to <run>/final"})
+    # curriculum stages and failure replay (veritas_rl/curriculum; backends/trl/curriculum.py)
+    curriculum: str | None = field(default=None, metadata={"help": "curriculum file (YAML/JSON) or a shipped "
+                                                                  "ladder: lgc-v2, openspiel, reasoning-gym"})
+    failure_replay: bool = field(default=False, metadata={"help": "replay failed tasks (also on when the "
+                                                                  "curriculum file enables it)"})
+    replay_capacity: int | None = field(default=None, metadata={"help": "failed tasks kept; none = 1000"})
+    replay_fraction: float | None = field(default=None, metadata={"help": "share of prompts from the buffer; "
+                                                                         "none = 0.3"})
+    replay_priority_exponent: float | None = field(default=None, metadata={"help": "priority (1-score)^x; "
+                                                                                  "none = 1.0"})
+    replay_failure_threshold: float | None = field(default=None, metadata={"help": "mean score below which a "
+                                                                                  "task failed; none = 0.5"})
+    replay_retire_after: int | None = field(default=None, metadata={"help": "successes in a row that retire a "
+                                                                           "task; none = 1"})
 
     def __post_init__(self):
         _choice("mode", self.mode, MODES)
@@ -123,6 +163,10 @@ class TrainSettings:
             raise ValueError("use_vllm generates GRPO rollouts; it does not apply to mode='sft'")
         if self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url:
             raise ValueError("vllm_mode='server' needs vllm_server_base_url (the `trl vllm-serve` server's URL)")
+        _check_server_url(self)
+        from veritas_rl.backends.trl.maxent import check_settings as _check_objective
+
+        _check_objective(self)
         if not self.env:
             raise ValueError("env is required (--env NAME; see `veritas envs`)")
         if isinstance(self.env_config, str):
@@ -162,6 +206,10 @@ class TrainSettings:
                     f"batch_size * grad_accum = {self.batch_size * self.grad_accum} completions per step must be a "
                     f"multiple of num_generations={self.num_generations}"
                 )
+        _check_episode(self)
+        from veritas_rl.backends.trl.curriculum import check_settings
+
+        check_settings(self)
         if self.resume is not None and self.resume in ("", "none"):
             self.resume = None
 
@@ -171,6 +219,45 @@ class TrainSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_episode(s: TrainSettings) -> None:
+    """The game-episode settings (``episode``, ``opponent``, ``max_turns``, ``legal_move_bonus``)."""
+    import math
+
+    from veritas_rl.games.opponents import parse_rung
+
+    _choice("episode", s.episode, EPISODES)
+    parse_rung(s.opponent, key="opponent")
+    if isinstance(s.max_turns, bool) or not isinstance(s.max_turns, int) or s.max_turns < 1:
+        raise ValueError(f"max_turns={s.max_turns!r} must be an integer >= 1")
+    bonus = s.legal_move_bonus
+    if isinstance(bonus, bool) or not isinstance(bonus, (int, float)) or not math.isfinite(bonus) or bonus < 0:
+        raise ValueError(f"legal_move_bonus={bonus!r} must be a finite number >= 0")
+    if s.episode == "game":
+        if s.mode != "grpo":
+            raise ValueError(f"episode='game' trains with GRPO rollouts; it does not apply to mode={s.mode!r}")
+        if s.env not in GAME_ENVS:
+            raise ValueError(f"episode='game' plays OpenSpiel games: env={s.env!r} must be one of "
+                             f"{', '.join(GAME_ENVS)}")
+
+
+def _check_server_url(s: TrainSettings) -> None:
+    """``vllm_server_base_url`` (``--vllm-server-url``): ``http(s)://host[:port]``, what TRL's ``VLLMClient`` takes."""
+    from urllib.parse import urlparse
+
+    url = s.vllm_server_base_url
+    if url is not None:
+        parsed = urlparse(str(url))
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"vllm_server_base_url={url!r} must be http(s)://HOST[:PORT] (e.g. http://127.0.0.1:8000, "
+                             "where `trl vllm-serve` listens)")
+        try:
+            parsed.port
+        except ValueError:
+            raise ValueError(f"vllm_server_base_url={url!r}: the port is not a number in 0..65535") from None
+    if not float(s.vllm_server_timeout) > 0:
+        raise ValueError(f"vllm_server_timeout={s.vllm_server_timeout!r} must be > 0 seconds")
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
