@@ -187,7 +187,7 @@ def _vllm_args(s: TrainSettings) -> dict[str, Any]:
         args.update(vllm_gpu_memory_utilization=s.vllm_gpu_memory_utilization,
                     vllm_enable_sleep_mode=s.vllm_enable_sleep_mode)
     else:
-        args["vllm_server_base_url"] = s.vllm_server_base_url
+        args.update(vllm_server_base_url=s.vllm_server_base_url, vllm_server_timeout=s.vllm_server_timeout)
     return args
 
 
@@ -201,8 +201,10 @@ def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict
     if s.mode == "grpo":
         from trl import GRPOConfig, GRPOTrainer
 
+        from veritas_rl.backends.trl.maxent import objective_parts
         from veritas_rl.backends.trl.reward import EnvReward
 
+        trainer_cls, config_extra, trainer_extra = objective_parts(s)  # grpo: GRPOTrainer; maxent: maxent.py
         config = GRPOConfig(
             **_common_args(s, run_dir, precision),
             num_generations=s.num_generations,
@@ -217,6 +219,7 @@ def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict
             mask_truncated_completions=s.mask_truncated_completions,
             **_vllm_args(s),
             **(curriculum.grpo_args() if curriculum is not None else {}),
+            **config_extra,
         )
         if s.episode == "game":  # whole games per rollout: rows, reward and rollout_func from backends/trl/episodes.py
             from veritas_rl.backends.trl.episodes import game_trainer_parts
@@ -228,8 +231,8 @@ def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict
         reward = EnvReward(env.name, s.env_config)
         if curriculum is not None:
             reward = curriculum.wrap(reward)
-        trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=dataset,
-                              processing_class=tokenizer, peft_config=lora_config(s))
+        trainer = trainer_cls(model=model, reward_funcs=[reward], args=config, train_dataset=dataset,
+                              processing_class=tokenizer, peft_config=lora_config(s), **trainer_extra)
         return trainer, reward
     from trl import SFTConfig, SFTTrainer
 

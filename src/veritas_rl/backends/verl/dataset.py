@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from veritas_rl.backends.verl.episodes import EpisodeSettings, game_item, parse_episode_settings
 from veritas_rl.envs import Task, make_cached, resolve_name
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,10 @@ class DatasetSettings:
         default=None,
         metadata={"help": f"val length; default {DEFAULT_VAL_SIZE}, capped at half the env's tasks"},
     )
+    curriculum: Any = field(
+        default=None,
+        metadata={"help": "stages and failure replay of the train split (backends/verl/curriculum.py)"},
+    )
     group_by: str | None = field(
         default=None,
         metadata={
@@ -69,6 +74,15 @@ class DatasetSettings:
             "to data_source as '<env>/<value>', so verl reports validation metrics per group"
         },
     )
+    episode: str = field(default="move", metadata={"help": "move (one position per item) | game (one whole game, openspiel)"})
+    opponent: str | None = field(default=None, metadata={"help": "episode=game: random | first_legal | mcts:N"})
+    max_turns: int | None = field(default=None, metadata={"help": "episode=game: model turns per game (default 50)"})
+    legal_move_bonus: float | None = field(default=None, metadata={"help": "episode=game: reward per legal move (default 0)"})
+
+    @property
+    def episodes(self) -> EpisodeSettings:
+        """The episode settings (validated by :func:`parse_settings`)."""
+        return parse_episode_settings(dataclasses.asdict(self), resolve_name(self.env))
 
     def env_config(self) -> dict[str, Any]:
         """The config passed to ``make(env, **...)``: ``adapter_config`` with ``task_types`` merged in."""
@@ -145,6 +159,7 @@ def parse_settings(raw: Mapping[str, Any] | None, *, default_env: str = "lgc-v2"
     group_by = values.get("group_by")
     if group_by is not None and (not isinstance(group_by, str) or not group_by.strip()):
         raise ValueError(f"data.custom_cls.config.group_by must be the name of a Task.extra field, got {group_by!r}")
+    episodes = parse_episode_settings(values, resolve_name(env))
     return DatasetSettings(
         env=env,
         adapter_config=dict(adapter_config),
@@ -153,7 +168,15 @@ def parse_settings(raw: Mapping[str, Any] | None, *, default_env: str = "lgc-v2"
         train_size=_as_int("train_size", values.get("train_size", DEFAULT_TRAIN_SIZE), minimum=1),
         val_size=None if val_size is None else _as_int("val_size", val_size, minimum=1),
         group_by=None if group_by is None else group_by.strip(),
+        curriculum=_curriculum_settings(values.get("curriculum")),
+        **({} if episodes.episode == "move" else dataclasses.asdict(episodes)),
     )
+
+
+def _curriculum_settings(raw: Any):
+    from veritas_rl.backends.verl.curriculum import parse_curriculum_settings
+
+    return parse_curriculum_settings(plain(raw))
 
 
 def parse_split(data_files: Any) -> str:
@@ -276,6 +299,12 @@ class _DynamicEnvDatasetImpl:
             length = min(length, self.max_samples)
         self.length = length
         self.permutation = IndexPermutation(self.num_env_tasks, self.settings.seed)
+        self.curriculum = None  # stages / failure replay: train split only, validation is never filtered
+        if self.settings.curriculum is not None and self.split_name == "train":
+            from veritas_rl.backends.verl.curriculum import DatasetCurriculum
+
+            self.curriculum = DatasetCurriculum(self, config)
+        self.episodes = self.settings.episodes
         if self.settings.group_by is not None:
             extra = self.task(0).extra
             if self.settings.group_by not in extra:
@@ -327,7 +356,10 @@ class _DynamicEnvDatasetImpl:
         """The env task id of item ``index`` of this split."""
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} outside [0, {self.length}) of the {self.split_name} split")
-        return int(self.env.task_id_at(self.permutation(self.offset + index)))
+        position = self.offset + index
+        if not getattr(self.env, "serves_in_order", False):  # a mix's dense order is its weight schedule
+            position = self.permutation(position)
+        return int(self.env.task_id_at(position))
 
     def task(self, index: int) -> Task:
         return self.env.task(self.task_id(index))
@@ -342,9 +374,14 @@ class _DynamicEnvDatasetImpl:
         import torch
 
         index = int(index)
-        task = self.task(index)
-        extra_info = verl_extra_info(task, self.env_name, self._env_config_json, index, self.split_name)
-        return {
+        if self.curriculum is not None:
+            task, config_json = self.curriculum.task(index)
+        else:
+            task, config_json = self.task(index), self._env_config_json
+        extra_info = verl_extra_info(task, self.env_name, config_json, index, self.split_name)
+        if self.curriculum is not None:
+            extra_info["curriculum"] = self.curriculum.endpoint(index)
+        item = {
             "raw_prompt": [dict(m) for m in task.prompt],
             "data_source": self.data_source(task),
             "reward_model": {"style": "rule", "ground_truth": task.ground_truth},
@@ -354,6 +391,8 @@ class _DynamicEnvDatasetImpl:
             "interaction_kwargs": {},
             "dummy_tensor": torch.tensor([0], dtype=torch.uint8),
         }
+        # episode=game: one whole game (first-turn prompt, agent_name for the game agent loop, its config)
+        return game_item(item, task, self.episodes) if self.episodes.episode == "game" else item
 
     # verl's trainer calls these on RLHFDataset subclasses; a dynamic dataset has no files to re-read.
     def resume_dataset_state(self):

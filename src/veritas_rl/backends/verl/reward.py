@@ -8,6 +8,9 @@ process, a hard time bound per score). It never raises on model output; wiring e
 
 verl's reward loop calls it once per sample from the event loop's thread pool
 (``run_in_executor``); concurrent calls are coalesced into batches for the scoring worker.
+
+Whole games (``data.custom_cls.config.episode=game``: an ``extra_info["episode"]``) are scored by
+:func:`game_reward_dict`, the game replayed from the agent loop's texts (:mod:`.episodes`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from veritas_rl.backends.verl.dataset import plain
 from veritas_rl.envs import SCORE_KINDS, Score, resolve_name
 from veritas_rl.envs.guard import GroundTruth, Request, config_json, get_guard, task_id_of
 
-__all__ = ["compute_lgc_v2_score", "compute_score", "reward_dict"]
+__all__ = ["compute_lgc_v2_score", "compute_score", "game_reward_dict", "reward_dict"]
 
 #: the per-kind indicator keys of every result (``kind/correct``, ``kind/timeout``, ...)
 KIND_KEYS = tuple(f"kind/{k}" for k in SCORE_KINDS)
@@ -115,8 +118,29 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     class}``. Model output never raises (a score past its time bound is ``kind="timeout"``); missing or
     malformed routing information (our bug or a wrong parquet) raises ``ValueError``.
     """
+    if isinstance(extra_info, Mapping) and extra_info.get("episode") is not None:
+        return game_reward_dict(extra_info)
     request = request_for(data_source, solution_str, ground_truth, extra_info)
-    return reward_dict(get_guard().score_many([request])[0])
+    result = reward_dict(get_guard().score_many([request])[0])
+    if isinstance(extra_info, Mapping) and extra_info.get("curriculum"):  # feedback to the curriculum's server
+        from veritas_rl.backends.verl.curriculum import report_score
+
+        report_score(extra_info, result["score"])
+    return result
+
+
+def game_reward_dict(extra_info: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole game's reward (``data.custom_cls.config.episode=game``): :func:`reward_dict` of the replayed game
+    plus ``game/<outcome>`` (0/1 each: win, draw, loss, illegal, max_turns), ``game/model_turns``,
+    ``game/legal_moves``, ``game/normalised_return``, ``game/truncated``; ``score`` is the episode reward
+    (shaping included). See :func:`veritas_rl.backends.verl.episodes.score_episode`.
+    """
+    from veritas_rl.backends.verl.episodes import score_episode
+
+    score, keys = score_episode(extra_info)
+    out = reward_dict(score)
+    out.update(keys)
+    return out
 
 
 #: the name older launchers use
