@@ -25,8 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from veritas_rl.eval.games import DEFAULT_EVAL_CASES
 
-    p.add_argument("--policy", default="mcts", help="random | mcts | hf:PATH (a Hugging Face model dir) (default: mcts)")
-    p.add_argument("--opponent", default="random", choices=("random", "mcts"), help="opponent (default: random)")
+    p.add_argument("--policy", default="mcts", help="a ladder rung (random | first_legal | mcts | mcts:N) or hf:PATH "
+                   "(an HF model dir, a TRL run dir or its checkpoint-N, a LoRA adapter dir, embedded:NAME) "
+                   "(default: mcts)")
+    p.add_argument("--opponent", default="random", help="random | first_legal | mcts | mcts:N | policy:PATH (a frozen "
+                   "checkpoint); bare mcts uses --mcts-simulations (default: random)")
+    p.add_argument("--ladder", action="store_true", help="rate the policy: play random, mcts:10, mcts:100 and mcts:1000 "
+                   "(--opponent is ignored) and estimate its Elo per case from the stored rung ratings")
+    p.add_argument("--episode", default="move", choices=("move", "game"), help="what a model policy sees per turn: "
+                   "move = a fresh position prompt, game = the whole game so far (as --episode game trains) "
+                   "(default: move)")
+    p.add_argument("--label", default=None, help="the policy cell of the Markdown rows (default: the --policy text)")
     p.add_argument(
         "--cases",
         nargs="+",
@@ -47,6 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_eval_games(args: argparse.Namespace) -> int:
     from veritas_rl.eval.games import evaluate, markdown_table, write_report
 
+    if args.ladder:
+        return _ladder(args)
     report = evaluate(
         args.policy,
         args.opponent,
@@ -59,8 +70,30 @@ def cmd_eval_games(args: argparse.Namespace) -> int:
         max_moves=args.max_moves,
         threads=args.threads,
         progress=not args.no_progress,
+        episode=args.episode,
     )
-    paths = write_report(report, args.out_dir)
+    paths = write_report(report, args.out_dir, label=args.label)
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
-    sys.stdout.write(markdown_table(report))
+    sys.stdout.write(markdown_table(report, args.label))
+    return 0
+
+
+def _ladder(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from veritas_rl.eval.ladder import ladder_markdown, ladder_report
+
+    report = ladder_report(
+        args.policy, args.cases, args.num_episodes, args.seed, progress=not args.no_progress,
+        mcts_simulations=args.mcts_simulations, uct_c=args.uct_c, max_new_tokens=args.max_new_tokens,
+        max_moves=args.max_moves, threads=args.threads, episode=args.episode,
+    )
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ladder.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    table = ladder_markdown(report, args.label)
+    (out / "ladder.md").write_text(table, encoding="utf-8")
+    log.info("wrote %s, %s", out / "ladder.json", out / "ladder.md")
+    sys.stdout.write(table)
     return 0

@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from veritas_rl.envs.base import seeded_rng
-from veritas_rl.games import spiel
 from veritas_rl.eval.hf_policy import HFPolicy
+from veritas_rl.games import spiel
+from veritas_rl.games.opponents import make_opponent, parse_rung
 from veritas_rl.games.play import OUTCOMES, BotPolicy, Policy, play_game
 
 log = logging.getLogger(__name__)
 
 #: ``eval-games`` defaults: small boards, fast games
 DEFAULT_EVAL_CASES = ("tic_tac_toe", "hex(board_size=5)", "connect_four")
+#: what a model policy is shown per turn: a fresh position (``move``) or the game so far (``game``)
+EPISODES = ("move", "game")
 
 
 def policy_factory(
@@ -31,24 +34,25 @@ def policy_factory(
     max_new_tokens: int = 32,
     threads: int | None = None,
 ):
-    """``random`` | ``mcts`` | ``hf:PATH`` -> ``factory(case, episode_seed) -> Policy``.
+    """A ladder rung or ``hf:PATH`` -> ``factory(case, episode_seed) -> Policy``.
 
-    Bots get a fresh seeded RNG per episode; an ``hf:`` model is loaded once and shared.
+    ``random`` | ``first_legal`` | ``mcts`` (``--mcts-simulations``) | ``mcts:N`` | ``hf:PATH`` |
+    ``policy:PATH`` (the same as ``hf:PATH``). Bots get a fresh seeded RNG per episode; a model is
+    loaded once and shared (``PATH``: any checkpoint form :func:`veritas_rl.models.resolve_checkpoint` takes).
     """
-    if spec in ("random", "mcts"):
-
-        def factory(case: str, episode_seed: int) -> Policy:
-            rng = seeded_rng("eval-policy", spec, case, episode_seed)
-            game = spiel.load_game(case)
-            return BotPolicy(spiel.make_bot(spec, game, rng, mcts_simulations=mcts_simulations, uct_c=uct_c))
-
-        return factory
-    if spec.startswith("hf:") and len(spec) > 3:
-        from veritas_rl.models import resolve_model
-
-        policy = HFPolicy(resolve_model(spec[3:]), max_new_tokens=max_new_tokens, threads=threads)
+    try:
+        rung = parse_rung(spec, mcts_default=mcts_simulations, key="--policy")
+    except ValueError as err:
+        raise ValueError(f"{err} (or hf:PATH)") from None
+    if rung.kind == "policy":
+        policy = HFPolicy(str(rung.path), max_new_tokens=max_new_tokens, threads=threads)
         return lambda case, episode_seed: policy
-    raise ValueError(f"--policy={spec!r} is not valid; choose from: random, mcts, hf:PATH")
+
+    def factory(case: str, episode_seed: int) -> Policy:
+        rng = seeded_rng("eval-policy", spec, case, episode_seed)
+        return BotPolicy(make_opponent(rung, case, rng, uct_c=uct_c))
+
+    return factory
 
 
 def summarise(results: Sequence[Any], num_players: int) -> dict[str, Any]:
@@ -82,14 +86,21 @@ def evaluate(
     threads: int | None = None,
     factory: Callable[[str, int], Policy] | None = None,
     progress: bool = True,
+    episode: str = "move",
 ) -> dict[str, Any]:
-    """Play ``num_episodes`` games per case and return the report (rates per case, settings, episodes)."""
+    """Play ``num_episodes`` games per case and return the report (rates per case, settings, episodes).
+
+    ``opponent`` is any ladder rung (a bare ``mcts`` is ``mcts:<mcts_simulations>``). ``episode="game"``
+    shows a model policy the whole game so far at each turn (the conversation ``--episode game``
+    trains on); ``"move"`` a fresh single-position prompt per turn (the env's task prompt).
+    """
     from tqdm.auto import tqdm
 
     if num_episodes < 1:
         raise ValueError(f"--num-episodes={num_episodes} must be >= 1")
-    if opponent not in spiel.OPPONENTS:
-        raise ValueError(f"--opponent={opponent!r} is not valid; choose from: {', '.join(spiel.OPPONENTS)}")
+    if episode not in EPISODES:
+        raise ValueError(f"--episode={episode!r} is not valid; choose from: {', '.join(EPISODES)}")
+    rung = parse_rung(opponent, mcts_default=mcts_simulations, key="--opponent")
     cases = [spiel.normalise_case(c) for c in spiel.split_cases(list(cases))]
     games = {c: spiel.load_game(c) for c in cases}  # bad cases fail before any model is loaded
     factory = factory or policy_factory(
@@ -103,6 +114,7 @@ def evaluate(
         "mcts_simulations": mcts_simulations,
         "uct_c": uct_c,
         "max_moves": max_moves,
+        "episode": episode,
         "cases": {},
     }
     bar = tqdm(total=num_episodes * len(cases), desc="eval-games", disable=not progress)
@@ -111,16 +123,22 @@ def evaluate(
         n_players = games[case].num_players()
         for e in range(num_episodes):
             episode_seed = seeded_rng("eval-episode", seed, case, e).getrandbits(31)
+            seat = e % n_players
+            bot: Any = rung.name
+            if rung.kind == "policy":  # a frozen model: loaded once, with this run's generation settings
+                bot = make_opponent(rung, case, seeded_rng("play-opponent", episode_seed, case, seat),
+                                    max_new_tokens=max_new_tokens, threads=threads)
             result = play_game(
                 case,
                 factory(case, episode_seed),
-                opponent,
+                bot,
                 seed=episode_seed,
-                seat=e % n_players,
+                seat=seat,
                 mcts_simulations=mcts_simulations,
                 uct_c=uct_c,
                 max_moves=max_moves,
                 keep_prompts=False,
+                conversation=episode == "game",
             )
             results.append(result)
             bar.update(1)
@@ -147,7 +165,18 @@ def _last_completion(result) -> str | None:
     return texts[-1][:300] if texts else None
 
 
-def markdown_table(report: dict[str, Any]) -> str:
+def markdown_rows(report: dict[str, Any], label: str | None = None) -> list[str]:
+    """Rows of the benchmarks table: ``| policy | opponent | case | episodes | win | draw | loss | illegal move |``."""
+    rows = []
+    for case, s in report["cases"].items():
+        r = s["rates"]
+        rows.append(f"| {label or report['policy']} | {report['opponent']} | `{case}` | {s['episodes']} | "
+                    f"{r['win']:.2f} | {r['draw']:.2f} | {r['loss']:.2f} | {r['illegal']:.2f} |")
+    return rows
+
+
+def markdown_table(report: dict[str, Any], label: str | None = None) -> str:
+    """The per-case table, then the same rates as rows of the benchmarks table (:func:`markdown_rows`)."""
     lines = [
         f"policy `{report['policy']}` vs opponent `{report['opponent']}` (seed {report['seed']}, "
         f"{report['num_episodes']} episodes per case, seat-balanced)",
@@ -160,6 +189,8 @@ def markdown_table(report: dict[str, Any]) -> str:
         lines.append(
             f"| `{case}` | {s['episodes']} | {r['win']:.2f} | {r['draw']:.2f} | {r['loss']:.2f} | {r['illegal']:.2f} |"
         )
+    lines += ["", "| policy | opponent | case | episodes | win | draw | loss | illegal move |",
+              "|---|---|---|---:|---:|---:|---:|---:|", *markdown_rows(report, label)]
     return "\n".join(lines) + "\n"
 
 
@@ -188,12 +219,13 @@ def bar_chart(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(report: dict[str, Any], out_dir: str | Path, stem: str = "eval_games") -> dict[str, Path]:
+def write_report(report: dict[str, Any], out_dir: str | Path, stem: str = "eval_games",
+                 label: str | None = None) -> dict[str, Path]:
     """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` under ``out_dir``; return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "png": out / f"{stem}.png"}
     paths["json"].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    paths["markdown"].write_text(markdown_table(report), encoding="utf-8")
+    paths["markdown"].write_text(markdown_table(report, label), encoding="utf-8")
     bar_chart(report, paths["png"])
     return paths

@@ -16,6 +16,7 @@ minimum utility (every other seat the maximum).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -105,6 +106,7 @@ def play_game(
     uct_c: float = 2.0,
     max_moves: int | None = None,
     keep_prompts: bool = True,
+    conversation: bool = False,
 ) -> GameResult:
     """Play one game of ``case``: ``policy`` at ``seat``, ``opponent`` at every other seat.
 
@@ -114,7 +116,9 @@ def play_game(
     ``mcts:<mcts_simulations>``) or an object with ``step(state) -> action``. Chance nodes are sampled
     with their probabilities from an RNG seeded by ``(seed, case, seat)``; the opponent has its own
     seeded RNG. ``max_moves`` caps the number of player moves (the game is then ``truncated`` and its
-    returns are OpenSpiel's returns of the unfinished state).
+    returns are OpenSpiel's returns of the unfinished state). ``conversation=True`` gives the policy the
+    whole game so far as ``Turn.messages`` (the first prompt, its replies, the observations: the shape
+    ``--episode game`` trains on) instead of a fresh single-position prompt per turn.
     """
     case = spiel.normalise_case(case)
     bot, rung = opponent, "random"  # a prebuilt bot plays; the config's rung is then only a label
@@ -123,9 +127,16 @@ def play_game(
         bot = None
     config = EpisodeConfig(case, seat, seed, rung, max_turns=10**9, max_moves=max_moves, uct_c=uct_c)
     episode = GameEpisode(config, bot, keep_prompts=keep_prompts)
-    episode.start()
+    messages = episode.start()
     while not episode.done:
-        episode.step(policy(episode.turn()))
+        turn = episode.turn()
+        if conversation:
+            turn = dataclasses.replace(turn, messages=list(messages))
+        completion = policy(turn)
+        out = episode.step(completion)
+        if conversation and not out.done:
+            text = completion if isinstance(completion, str) else ""
+            messages += [{"role": "assistant", "content": text}, {"role": "user", "content": out.observation}]
     done = episode.result()
     return GameResult(
         case=case,
