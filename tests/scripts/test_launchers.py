@@ -33,7 +33,7 @@ ENTRY = {name: "ppo" for name in RL_LAUNCHERS} | {SFT: "sft"}
 INTERNAL = {
     "REPO_ROOT", "TRAIN_DIR", "RUN_DIR", "HYDRA_DIR", "RESUME_MODE", "VR_ARGS", "VR_OVERRIDES", "VR_USAGE",
     "VR_VARS", "VR_VAR_DEFAULT", "VR_VAR_HELP", "VR_LOGGER_LIST", "BASH_SOURCE", "BASH_REMATCH", "PWD", "IFS",
-    "SFT_TRAIN_LIST", "SFT_VAL_LIST", "PYTHONPATH", "VR_HYDRA_ARGS", "VR_ENV_FILE_KEYS",
+    "SFT_TRAIN_LIST", "SFT_VAL_LIST", "PYTHONPATH", "VR_HYDRA_ARGS", "VR_ENV_FILE_KEYS", "VR_MODEL",
 }
 
 
@@ -137,7 +137,8 @@ def test_help_shows_the_launcher_specific_defaults(run):
     assert re.search(r"^  ENABLE_LORA .*\(default: 0\)$", grpo, flags=re.M)
     assert re.search(r"^  LORA_LR .*\(default: 6e-5\)$", openspiel, flags=re.M)
     sft = run(SFT, "--help").stdout
-    for name, default in [("SFT_TRAIN_BATCH_SIZE", "32"), ("SFT_MICRO_BATCH_SIZE_PER_GPU", "8"), ("SFT_MAX_LENGTH", "2048"),
+    for name, default in [("SFT_TRAIN_BATCH_SIZE", "32"), ("SFT_MAX_LENGTH", "2048"),
+                          ("SFT_MICRO_BATCH_SIZE_PER_GPU", "8, or the largest divisor of SFT_TRAIN_BATCH_SIZE / (GPU_COUNT x NNODES) below 8"),
                           ("SFT_TOTAL_EPOCHS", "10"), ("SFT_LR", "2e-6"), ("SFT_SAVE_FREQ", "50"), ("SFT_TEST_FREQ", "50")]:
         assert re.search(rf"^  {name} .*\(default: {re.escape(default)}\)$", sft, flags=re.M), name
 
@@ -427,7 +428,8 @@ def test_bad_hydra_overrides_fail_naming_the_key(run):
     cfg = validate("ppo", [*overrides, "actor_rollout_ref.actor.entropy_coeff=0.001", "actor_rollout_ref.rollout.top_p=0.9"])
     assert cfg.actor_rollout_ref.actor.entropy_coeff == pytest.approx(0.001)
     with pytest.raises(ValueError, match=r"real_train_batch_size \(3\) must be divisible"):  # verl's validate_config
-        validate("ppo", [*overrides, "data.train_batch_size=3", "actor_rollout_ref.rollout.n=1"])
+        validate("ppo", [*overrides, "data.train_batch_size=3", "actor_rollout_ref.rollout.n=1",
+                         "actor_rollout_ref.actor.use_dynamic_bsz=False"])  # verl checks this only without dynamic bsz
     with pytest.raises(ValueError, match=r"adv_estimator='grpoo'.*grpo"):
         validate("ppo", [*overrides, "algorithm.adv_estimator=grpoo"])
     with pytest.raises(ValueError, match=r"trainer.logger.*'wandbb'"):

@@ -24,7 +24,7 @@ vr_var SFT_MESSAGES_KEY messages "chat messages column verl trains on (data.mess
 vr_var SFT_HF_DATASET "" "convert this Hugging Face SWE-synth SFT dataset first, e.g. swesynth/SWE-Synth_Moatless-SFT-Trajectories"
 vr_var SFT_VAL_RATIO 0.1 "validation share of SFT_HF_DATASET's conversion"
 vr_var SFT_TRAIN_BATCH_SIZE 32 "global batch size (data.train_batch_size)"
-vr_var SFT_MICRO_BATCH_SIZE_PER_GPU 8 "micro batch per GPU (data.micro_batch_size_per_gpu)"
+vr_var SFT_MICRO_BATCH_SIZE_PER_GPU "" "micro batch per GPU (data.micro_batch_size_per_gpu); must divide SFT_TRAIN_BATCH_SIZE / (GPU_COUNT x NNODES)" "8, or the largest divisor of SFT_TRAIN_BATCH_SIZE / (GPU_COUNT x NNODES) below 8"
 vr_var SFT_USE_DYNAMIC_BSZ 0 "1 = token-budget micro batches (data.use_dynamic_bsz) instead of SFT_MICRO_BATCH_SIZE_PER_GPU"
 vr_var SFT_MAX_LENGTH 2048 "tokens per example (data.max_length)"
 vr_var SFT_TOTAL_EPOCHS 10 "epochs (trainer.total_epochs)"
@@ -43,6 +43,14 @@ vr_declare_common_vars
 vr_args "$@"
 
 vr_setup_common sft "$(vr_abspath "$SFT_SAVE_DIR")"
+vr_check_int SFT_TRAIN_BATCH_SIZE 1
+if [[ -z $SFT_MICRO_BATCH_SIZE_PER_GPU ]]; then  # each rank's rows per step must split into whole micro batches
+  per_rank=$((SFT_TRAIN_BATCH_SIZE / (GPU_COUNT * NNODES)))
+  SFT_MICRO_BATCH_SIZE_PER_GPU=8
+  while ((SFT_MICRO_BATCH_SIZE_PER_GPU > 1 && per_rank % SFT_MICRO_BATCH_SIZE_PER_GPU)); do
+    SFT_MICRO_BATCH_SIZE_PER_GPU=$((SFT_MICRO_BATCH_SIZE_PER_GPU - 1))
+  done
+fi
 for name in SFT_TRAIN_BATCH_SIZE SFT_MICRO_BATCH_SIZE_PER_GPU SFT_MAX_LENGTH SFT_TOTAL_EPOCHS; do vr_check_int "$name" 1; done
 for name in SFT_LORA_RANK NODE_RANK; do vr_check_int "$name" 0; done
 vr_check_int SFT_LORA_ALPHA 1

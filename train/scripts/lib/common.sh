@@ -302,6 +302,46 @@ vr_gpu_count() {
   if ((n > 0)); then echo "$n"; else echo 2; fi
 }
 
+# vr_probe_model: VR_MODEL[params|heads|kv_heads] from MODEL_PATH/config.json (no weights read; "unknown" when there
+# is no config.json yet, e.g. a hub id in a dry run) and VR_MODEL[flash] (1 when flash_attn imports here). Then the
+# attention defaults: ATTN_IMPLEMENTATION flash_attention_2 where flash_attn imports, else sdpa (verl's own default,
+# flash_attention_2, fails at model init without it); USE_REMOVE_PADDING 1 only with flash_attention_2 (verl's
+# padding-free path packs sequences, which only flash-attn's varlen kernels keep apart).
+declare -A VR_MODEL=([params]=unknown [heads]=unknown [kv_heads]=unknown [flash]=0)
+vr_probe_model() {
+  local out flash_check=()
+  [[ -z $ATTN_IMPLEMENTATION ]] || flash_check=(--no-flash-check)
+  out=$("$PYTHON" -m veritas_rl.backends.verl.model_probe "${flash_check[@]}" "$MODEL_PATH") ||
+    vr_die "could not read the model config of $MODEL_PATH (reason above)"
+  read -r 'VR_MODEL[params]' 'VR_MODEL[heads]' 'VR_MODEL[kv_heads]' 'VR_MODEL[flash]' <<<"$out"
+  if [[ -z $ATTN_IMPLEMENTATION ]]; then
+    if [[ ${VR_MODEL[flash]} == 1 ]]; then ATTN_IMPLEMENTATION=flash_attention_2; else ATTN_IMPLEMENTATION=sdpa; fi
+  fi
+  if [[ -z $USE_REMOVE_PADDING ]]; then
+    if [[ $ATTN_IMPLEMENTATION == flash_attention_2 ]]; then USE_REMOVE_PADDING=1; else USE_REMOVE_PADDING=0; fi
+  fi
+}
+
+# vr_override_value KEY: the value of the user's last Hydra override of KEY (KEY=, +KEY= or ++KEY= in VR_OVERRIDES);
+# status 1 when there is none. The default rules read their inputs through vr_effective, so that an override such as
+# actor_rollout_ref.actor.ppo_mini_batch_size=4 moves the rule's outcome with it.
+vr_override_value() {
+  local key=$1 arg value="" found=1
+  for arg in "${VR_OVERRIDES[@]}"; do
+    arg=${arg#+}
+    arg=${arg#+}
+    if [[ $arg == "$key="* ]]; then value=${arg#"$key="}; found=0; fi
+  done
+  printf '%s' "$value"
+  return "$found"
+}
+
+# vr_effective NAME KEY: the Hydra override of KEY when the user gave one, else the variable NAME's value.
+vr_effective() {
+  local value
+  if value=$(vr_override_value "$2"); then printf '%s' "$value"; else printf '%s' "${!1}"; fi
+}
+
 # ---------------------------------------------------------------------------------------------
 # Settings every launcher shares.
 vr_declare_common_vars() {
@@ -321,8 +361,8 @@ vr_declare_common_vars() {
   vr_var WANDB_MODE "" "online, offline or disabled" "online with WANDB_API_KEY, else offline"
   vr_var WANDB_DIR "$TRAIN_DIR/artifacts/wandb" "where W&B writes its files" "train/artifacts/wandb"
   vr_var TENSORBOARD_DIR "" "where the tensorboard logger writes" "train/artifacts/tensorboard/<project>/<run>"
-  vr_var ATTN_IMPLEMENTATION "" "attention kernel: flash_attention_2, sdpa or eager (sdpa on GPUs without flash-attn); empty = verl's default (flash_attention_2)"
-  vr_var USE_REMOVE_PADDING "" "verl's padding-free path (needs flash-attn): 1 or 0" "1, or 0 when ATTN_IMPLEMENTATION is sdpa/eager"
+  vr_var ATTN_IMPLEMENTATION "" "attention kernel of the FSDP model: flash_attention_2, sdpa or eager" "flash_attention_2 where flash_attn imports, else sdpa"
+  vr_var USE_REMOVE_PADDING "" "verl's padding-free path (needs flash-attn): 1 or 0" "1 with flash_attention_2, else 0"
   vr_var FSDP_STRATEGY "" "FSDP version: fsdp or fsdp2" "fsdp2 for RL with LoRA, else fsdp"
   vr_var NCCL_NVLS_ENABLE 0 "NCCL's NVLink SHARP (multicast) collectives: 0 = off (the lent GPU machines need it off), 1 = on; exported, and passed to Ray's workers (runtime_env); \"\" = NCCL's own default"
   vr_var DRY_RUN 0 "1 = print the command and validate it against verl's schema (no GPU); print = only print it"
@@ -342,10 +382,7 @@ vr_setup_common() {
   if [[ -n $ATTN_IMPLEMENTATION ]]; then
     vr_check_choice ATTN_IMPLEMENTATION flash_attention_2 sdpa eager
   fi
-  if [[ -z $USE_REMOVE_PADDING ]]; then
-    case $ATTN_IMPLEMENTATION in sdpa | eager) USE_REMOVE_PADDING=0 ;; *) USE_REMOVE_PADDING=1 ;; esac
-  fi
-  vr_check_bool USE_REMOVE_PADDING
+  [[ -z $USE_REMOVE_PADDING ]] || vr_check_bool USE_REMOVE_PADDING
   [[ -z $FSDP_STRATEGY ]] || vr_check_choice FSDP_STRATEGY fsdp fsdp2
   if [[ -n $NCCL_NVLS_ENABLE ]]; then
     vr_check_choice NCCL_NVLS_ENABLE 0 1
@@ -376,6 +413,7 @@ vr_setup_common() {
   else
     MODEL_PATH=$(vr_resolve_model "$AGENT_MODEL_REPO_ID")
   fi
+  vr_probe_model
 
   [[ -n $RUN_NAME ]] || RUN_NAME="$WANDB_EXP-$(date +%Y%m%d-%H%M%S)"
   vr_check_run_name RUN_NAME
@@ -413,8 +451,13 @@ vr_declare_rl_vars() {
   vr_var ROLLOUT_N 8 "completions per prompt, the GRPO group size (actor_rollout_ref.rollout.n)"
   vr_var MAX_PROMPT_LENGTH 1024 "prompt tokens (data.max_prompt_length)"
   vr_var MAX_RESPONSE_LENGTH 1024 "completion tokens (data.max_response_length)"
-  vr_var PPO_MINI_BATCH_SIZE 16 "prompts per actor update (actor.ppo_mini_batch_size)"
-  vr_var MICRO_BATCH_SIZE_PER_GPU 4 "sequences per GPU forward (actor ppo / rollout and ref log-prob micro batches)"
+  vr_var PPO_MINI_BATCH_SIZE "" "prompts per actor update (actor.ppo_mini_batch_size); = TRAIN_BATCH_SIZE: one update per step" "min(16, TRAIN_BATCH_SIZE)"
+  vr_var MICRO_BATCH_SIZE_PER_GPU 4 "sequences per GPU forward (actor ppo / rollout and ref log-prob micro batches) when USE_DYNAMIC_BSZ=0"
+  vr_var USE_DYNAMIC_BSZ 1 "1 = micro batches by a token budget (actor.use_dynamic_bsz, PPO_MAX_TOKEN_LEN_PER_GPU), 0 = MICRO_BATCH_SIZE_PER_GPU sequences each"
+  vr_var PPO_MAX_TOKEN_LEN_PER_GPU "" "tokens per GPU per actor forward/backward with USE_DYNAMIC_BSZ=1 (actor.ppo_max_token_len_per_gpu)" "max(8192, MAX_PROMPT_LENGTH + MAX_RESPONSE_LENGTH)"
+  vr_var LOG_PROB_MAX_TOKEN_LEN_PER_GPU "" "tokens per GPU per log-prob forward (no gradients) with USE_DYNAMIC_BSZ=1 (rollout/ref.log_prob_max_token_len_per_gpu)" "2 x PPO_MAX_TOKEN_LEN_PER_GPU"
+  vr_var GRADIENT_CHECKPOINTING "" "1 = recompute activations in the backward pass (model.enable_gradient_checkpointing): less memory, ~1/3 more actor compute" "0 for models under 1B parameters (from config.json), else 1"
+  vr_var RECOMPUTE_OLD_LOG_PROB "" "1 = the FSDP actor recomputes the rollout's log-probs each step (old_log_prob); 0 = use vLLM's (algorithm.rollout_correction.bypass_mode=True)" "0 when a step is one actor update (PPO mini batch = TRAIN_BATCH_SIZE, one PPO epoch), else 1"
   vr_var TOTAL_EPOCHS 1 "epochs over the training set (trainer.total_epochs)"
   vr_var TOTAL_TRAINING_STEPS 500 "stop after this many steps (the LR schedule's horizon); empty = TOTAL_EPOCHS x the train split (10^7 tasks by default)"
   vr_var SAVE_FREQ 50 "checkpoint every N steps (-1 = only at the end)"
@@ -433,11 +476,12 @@ vr_declare_rl_vars() {
   vr_var ACTOR_LR "" "actor learning rate; empty = LORA_LR or FULL_FT_LR"
   vr_var USE_SHM 0 "1 = load the model through /dev/shm (actor_rollout_ref.model.use_shm)"
   vr_var LAYERED_SUMMON 0 "1 = gather FSDP weights layer by layer for the rollout (saves memory with LoRA)"
-  vr_var USE_KL_LOSS 1 "KL loss against the reference model"
-  vr_var KL_LOSS_COEF 0.001 "KL loss coefficient"
+  vr_var USE_KL_LOSS "" "1 = KL loss against a reference model (actor.use_kl_loss; the reference model costs memory and a forward pass per step)" "0, or 1 when KL_LOSS_COEF (or actor.kl_loss_coef) is set"
+  vr_var KL_LOSS_COEF "" "KL loss coefficient (actor.kl_loss_coef); setting it turns USE_KL_LOSS on" "0.001 with USE_KL_LOSS=1"
   vr_var ENTROPY_COEFF 0 "entropy bonus"
   vr_var ROLLOUT_BACKEND vllm "rollout engine: vllm or sglang"
-  vr_var ROLLOUT_TP 1 "rollout tensor-parallel size"
+  vr_var ROLLOUT_TP 1 "rollout tensor-parallel size (rollout.tensor_model_parallel_size): GPUs per vLLM engine; must divide the model's attention heads"
+  vr_var ROLLOUT_DP 1 "rollout data-parallel size inside one engine (rollout.data_parallel_size); verl starts GPU_COUNT x NNODES / (ROLLOUT_TP x ROLLOUT_DP) engines"
   vr_var GPU_MEMORY_UTILIZATION 0.5 "share of GPU memory for the rollout engine"
   vr_var PARAM_OFFLOAD 0 "1 = offload FSDP parameters to CPU"
   vr_var OPTIMIZER_OFFLOAD 0 "1 = offload the optimizer state to CPU"
@@ -445,6 +489,7 @@ vr_declare_rl_vars() {
   vr_var DATASET_VAL_SIZE "" "tasks in the validation split (data.custom_cls.config.val_size); empty = the dataset's default"
   vr_var DATASET_GROUP_BY "" "a Task.extra field (lgc-v2: task_type, openspiel: case) to report validation metrics per group; empty = one group"
   vr_var DATASET_SEED "" "which tasks, in which order (data.custom_cls.config.seed); empty = the dataset's default (0)"
+  vr_var ENV_MIXTURE "" "a mixture of envs instead of this launcher's env: JSON ([{\"env\": ..., \"config\": {...}, \"weight\": w}, ...] or {\"components\": [...], \"seed\": n}) or a YAML file path; env mix, DATASET_GROUP_BY defaults to env; empty = off"
   vr_var RAY_ADDRESS "" "an existing Ray cluster (multi-node), e.g. 10.0.0.1:6379; empty = start a local one"
 }
 
@@ -463,11 +508,66 @@ vr_trainer_overrides() {
   )
 }
 
+# vr_rl_rules: the defaults that depend on the model, the batch and the machine (docs/training.md, "Defaults that
+# follow the model and the batch"). Each is a variable (set it and the rule is skipped) and a Hydra key (an override
+# wins, "$@" comes last). Inputs a user may give as Hydra overrides too are read through vr_effective.
+vr_rl_rules() {
+  local actor=actor_rollout_ref.actor small=1000000000 budget=8192 prompt response seq loss_mode
+  # KL loss: a reference model (memory, and one forward pass per step) only when a KL loss is asked for.
+  [[ -z $KL_LOSS_COEF ]] || vr_check_number KL_LOSS_COEF
+  if [[ -z $USE_KL_LOSS ]]; then
+    if [[ -n $KL_LOSS_COEF ]] || vr_override_value "$actor.kl_loss_coef" >/dev/null; then USE_KL_LOSS=1; else USE_KL_LOSS=0; fi
+  fi
+  vr_check_bool USE_KL_LOSS
+  [[ -n $KL_LOSS_COEF ]] || KL_LOSS_COEF=0.001
+  # Old log-probs: with one actor update per step the policy that sampled is the policy being updated, so the
+  # recomputed log-probs equal vLLM's up to numerics; bypass mode (verl 0.9.1's only switch for this) uses vLLM's
+  # and the PPO ratio becomes pi_theta / pi_vllm. Bypass replaces actor.policy_loss.loss_mode, so another loss
+  # mode keeps the recompute.
+  if [[ -z $RECOMPUTE_OLD_LOG_PROB ]]; then
+    local train mini epochs
+    train=$(vr_effective TRAIN_BATCH_SIZE data.train_batch_size)
+    mini=$(vr_effective PPO_MINI_BATCH_SIZE "$actor.ppo_mini_batch_size")
+    epochs=$(vr_override_value "$actor.ppo_epochs") || epochs=1
+    loss_mode=$(vr_override_value "$actor.policy_loss.loss_mode") || loss_mode=vanilla
+    if [[ $train == "$mini" && $epochs == 1 && $loss_mode == vanilla ]]; then RECOMPUTE_OLD_LOG_PROB=0
+    else RECOMPUTE_OLD_LOG_PROB=1; fi
+  fi
+  vr_check_bool RECOMPUTE_OLD_LOG_PROB
+  # Gradient checkpointing: small models have memory to spare, and recomputing costs ~1/3 of the actor's time.
+  if [[ -z $GRADIENT_CHECKPOINTING ]]; then
+    if [[ ${VR_MODEL[params]} =~ ^[0-9]+$ ]] && ((VR_MODEL[params] < small)); then GRADIENT_CHECKPOINTING=0
+    else GRADIENT_CHECKPOINTING=1; fi  # large, or unknown (no config.json yet): verl's default
+  fi
+  vr_check_bool GRADIENT_CHECKPOINTING
+  # Micro batches by tokens: 8192 per GPU, or one whole sequence when longer (verl asserts it fits; the validator
+  # checks it, and the batch splits over the GPUs: veritas_rl.backends.verl.parallel).
+  vr_check_bool USE_DYNAMIC_BSZ
+  prompt=$(vr_effective MAX_PROMPT_LENGTH data.max_prompt_length)
+  response=$(vr_effective MAX_RESPONSE_LENGTH data.max_response_length)
+  [[ $prompt =~ ^[0-9]+$ && $response =~ ^[0-9]+$ ]] || { prompt=$MAX_PROMPT_LENGTH; response=$MAX_RESPONSE_LENGTH; }
+  seq=$((10#$prompt + 10#$response))
+  [[ -n $PPO_MAX_TOKEN_LEN_PER_GPU ]] || PPO_MAX_TOKEN_LEN_PER_GPU=$((seq > budget ? seq : budget))
+  vr_check_int PPO_MAX_TOKEN_LEN_PER_GPU 1
+  [[ -n $LOG_PROB_MAX_TOKEN_LEN_PER_GPU ]] || LOG_PROB_MAX_TOKEN_LEN_PER_GPU=$((2 * PPO_MAX_TOKEN_LEN_PER_GPU))
+  vr_check_int LOG_PROB_MAX_TOKEN_LEN_PER_GPU 1
+  local batching="$MICRO_BATCH_SIZE_PER_GPU sequences per micro batch"
+  [[ $USE_DYNAMIC_BSZ == 0 ]] || batching="micro batches of <= $PPO_MAX_TOKEN_LEN_PER_GPU tokens/GPU (log-probs $LOG_PROB_MAX_TOKEN_LEN_PER_GPU)"
+  vr_log "defaults for $(basename "$MODEL_PATH") (${VR_MODEL[params]} parameters, $ATTN_IMPLEMENTATION): KL loss $([[ $USE_KL_LOSS == 1 ]] && echo "on ($KL_LOSS_COEF, reference model)" || echo "off (no reference model)"), old log-probs $([[ $RECOMPUTE_OLD_LOG_PROB == 1 ]] && echo recomputed || echo "from the rollout (bypass)"), gradient checkpointing $([[ $GRADIENT_CHECKPOINTING == 1 ]] && echo on || echo off), $batching"
+}
+
 # vr_rl_overrides ENV: validate the RL settings and fill VR_ARGS with the shared main_ppo overrides.
 vr_rl_overrides() {
-  local env=$1 name
+  local env=$1 name mixture=""
+  if [[ -n ${ENV_MIXTURE//[[:space:]]/} ]]; then  # validated (every component built) and rendered for Hydra
+    mixture=$("$PYTHON" -m veritas_rl.backends.verl.mixture "$ENV_MIXTURE") || vr_die "ENV_MIXTURE is not a valid mixture (see above)"
+    env=mix
+    [[ $DATASET_GROUP_BY != "${VR_VAR_DEFAULT[DATASET_GROUP_BY]}" ]] || DATASET_GROUP_BY=env
+  fi
+  vr_check_int TRAIN_BATCH_SIZE 1
+  [[ -n $PPO_MINI_BATCH_SIZE ]] || PPO_MINI_BATCH_SIZE=$((TRAIN_BATCH_SIZE < 16 ? TRAIN_BATCH_SIZE : 16))
   for name in TRAIN_BATCH_SIZE ROLLOUT_N MAX_PROMPT_LENGTH MAX_RESPONSE_LENGTH PPO_MINI_BATCH_SIZE \
-    MICRO_BATCH_SIZE_PER_GPU TOTAL_EPOCHS LORA_RANK LORA_ALPHA ROLLOUT_TP; do
+    MICRO_BATCH_SIZE_PER_GPU TOTAL_EPOCHS LORA_RANK LORA_ALPHA ROLLOUT_TP ROLLOUT_DP; do
     vr_check_int "$name" 1
   done
   vr_check_int SAVE_FREQ -1
@@ -477,12 +577,13 @@ vr_rl_overrides() {
   [[ -z $DATASET_TRAIN_SIZE ]] || vr_check_int DATASET_TRAIN_SIZE 1
   [[ -z $DATASET_VAL_SIZE ]] || vr_check_int DATASET_VAL_SIZE 1
   [[ -z $DATASET_SEED ]] || vr_check_int DATASET_SEED
-  for name in ENABLE_LORA LORA_MERGE USE_SHM LAYERED_SUMMON USE_KL_LOSS VAL_BEFORE_TRAIN PARAM_OFFLOAD OPTIMIZER_OFFLOAD; do
+  for name in ENABLE_LORA LORA_MERGE USE_SHM LAYERED_SUMMON VAL_BEFORE_TRAIN PARAM_OFFLOAD OPTIMIZER_OFFLOAD; do
     vr_check_bool "$name"
   done
-  for name in LORA_LR FULL_FT_LR KL_LOSS_COEF ENTROPY_COEFF GPU_MEMORY_UTILIZATION; do
+  for name in LORA_LR FULL_FT_LR ENTROPY_COEFF GPU_MEMORY_UTILIZATION; do
     vr_check_number "$name"
   done
+  vr_rl_rules
   vr_check_choice ROLLOUT_BACKEND vllm sglang
   if [[ -z $ACTOR_LR ]]; then
     if [[ $ENABLE_LORA == 1 ]]; then ACTOR_LR=$LORA_LR; else ACTOR_LR=$FULL_FT_LR; fi
@@ -520,8 +621,12 @@ vr_rl_overrides() {
     "$actor.optim.lr=$ACTOR_LR"
     "$actor.ppo_mini_batch_size=$PPO_MINI_BATCH_SIZE"
     "$actor.ppo_micro_batch_size_per_gpu=$MICRO_BATCH_SIZE_PER_GPU"
+    "$actor.use_dynamic_bsz=$(vr_py_bool "$USE_DYNAMIC_BSZ")"
+    "$actor.ppo_max_token_len_per_gpu=$PPO_MAX_TOKEN_LEN_PER_GPU"
+    "$ref.log_prob_max_token_len_per_gpu=$LOG_PROB_MAX_TOKEN_LEN_PER_GPU"
+    "$rollout.log_prob_max_token_len_per_gpu=$LOG_PROB_MAX_TOKEN_LEN_PER_GPU"
+    "$model.enable_gradient_checkpointing=$(vr_py_bool "$GRADIENT_CHECKPOINTING")"
     "$actor.use_kl_loss=$(vr_py_bool "$USE_KL_LOSS")"
-    "$actor.kl_loss_coef=$KL_LOSS_COEF"
     "$actor.entropy_coeff=$ENTROPY_COEFF"
     "$actor.fsdp_config.param_offload=$(vr_py_bool "$PARAM_OFFLOAD")"
     "$actor.fsdp_config.optimizer_offload=$(vr_py_bool "$OPTIMIZER_OFFLOAD")"
@@ -530,6 +635,7 @@ vr_rl_overrides() {
     "$rollout.name=$ROLLOUT_BACKEND"
     "$rollout.n=$ROLLOUT_N"
     "$rollout.tensor_model_parallel_size=$ROLLOUT_TP"
+    "$rollout.data_parallel_size=$ROLLOUT_DP"
     "$rollout.gpu_memory_utilization=$GPU_MEMORY_UTILIZATION"
     "$rollout.log_prob_micro_batch_size_per_gpu=$MICRO_BATCH_SIZE_PER_GPU"
     "$rollout.layered_summon=$(vr_py_bool "$LAYERED_SUMMON")"
@@ -538,6 +644,7 @@ vr_rl_overrides() {
   [[ -z $DATASET_VAL_SIZE ]] || VR_ARGS+=("+data.custom_cls.config.val_size=$DATASET_VAL_SIZE")
   [[ -z $DATASET_SEED ]] || VR_ARGS+=("+data.custom_cls.config.seed=$DATASET_SEED")
   [[ -z $DATASET_GROUP_BY ]] || VR_ARGS+=("+data.custom_cls.config.group_by=$DATASET_GROUP_BY")
+  [[ -z $mixture ]] || VR_ARGS+=("+data.custom_cls.config.adapter_config=$mixture")
   if [[ -n $ATTN_IMPLEMENTATION ]]; then
     VR_ARGS+=("+$model.override_config.attn_implementation=$ATTN_IMPLEMENTATION")
   fi
@@ -572,6 +679,10 @@ vr_rl_overrides() {
     [[ -z $LORA_ADAPTER_PATH ]] || vr_die "LORA_ADAPTER_PATH is set but ENABLE_LORA=0: set ENABLE_LORA=1 to train the adapter"
     [[ $LORA_MERGE == 0 ]] || vr_die "LORA_MERGE=$LORA_MERGE is set but ENABLE_LORA=0: there is no adapter to merge; set ENABLE_LORA=1"
     VR_ARGS+=("$model.lora_rank=0")
+  fi
+  [[ $USE_KL_LOSS == 0 ]] || VR_ARGS+=("$actor.kl_loss_coef=$KL_LOSS_COEF")
+  if [[ $RECOMPUTE_OLD_LOG_PROB == 0 ]]; then  # old_log_probs = the rollout's (vLLM's) log-probs: no actor forward
+    VR_ARGS+=(algorithm.rollout_correction.bypass_mode=True "$rollout.calculate_log_probs=True")
   fi
   vr_trainer_overrides
   VR_ARGS+=(

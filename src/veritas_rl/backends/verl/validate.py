@@ -489,6 +489,9 @@ def check_ppo(cfg) -> None:
         validate_config(checked, use_reference_policy=need_reference_policy(cfg), use_critic=use_critic)
     except (AssertionError, ValueError, TypeError, HydraException) as err:  # HydraException: a section's dataclass
         raise ValueError(f"verl's validate_config: {_one_line(err)}") from None
+    from veritas_rl.backends.verl import parallel
+
+    parallel.check(cfg)  # batch splits, micro batches, rollout engines, heads over TP: verl asserts these later
     sections = [
         "actor_rollout_ref.actor",
         "actor_rollout_ref.rollout",
@@ -510,6 +513,9 @@ def check_sft(cfg) -> None:
         sections.append("model")
     for key in sections:
         _to_dataclass(cfg, key)
+    from veritas_rl.backends.verl import parallel
+
+    parallel.check(cfg, "sft")  # the batch over the data-parallel ranks and its micro batches
     interval = list(cfg.trainer.profile_interval)
     if len(interval) != 2 or interval[1] < interval[0]:
         raise ValueError(f"trainer.profile_interval={interval}: expected [start, end] with end >= start")
