@@ -93,3 +93,82 @@ def test_hf_policy_plays_with_the_real_smollm2(smollm2_dir, one_torch_thread):
         spiel.load_game("tic_tac_toe").new_initial_state()))
     assert result.illegal_move == (action is None)
     assert policy(Turn("tic_tac_toe", 0, first.prompt, {}, None, [])) == first.completion  # greedy: deterministic
+
+
+def test_every_rung_is_a_policy_and_an_opponent(tmp_path, capsys):
+    rc = cli_main(["eval-games", "--policy", "first_legal", "--opponent", "mcts:10", "--cases", "tic_tac_toe",
+                   "--num-episodes", "4", "--out-dir", str(tmp_path), "--no-progress", "--label", "first legal"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "| first legal | mcts:10 | `tic_tac_toe` | 4 |" in out  # the benchmarks table's row format
+    data = json.loads((tmp_path / "eval_games.json").read_text())
+    assert data["opponent"] == "mcts:10" and data["episode"] == "move"
+    # mcts:N is mcts with N simulations: the same games as the bare name with --mcts-simulations N
+    a = evaluate("random", "mcts:10", ["tic_tac_toe"], 4, seed=2, progress=False)["cases"]
+    b = evaluate("random", "mcts", ["tic_tac_toe"], 4, seed=2, mcts_simulations=10, progress=False)["cases"]
+    assert a == b
+
+
+def test_conversation_turns_show_the_game_so_far():
+    seen = []
+
+    def policy(turn: Turn) -> str:
+        seen.append(turn.messages)
+        return f"<answer>{min(turn.legal)}</answer>"
+
+    play_game("tic_tac_toe", policy, "first_legal", seed=0, seat=0, conversation=True)
+    assert [len(m) for m in seen] == [1, 3, 5, 7]  # x0 o1 x2 o3 x4 o5 x6: the 2-4-6 diagonal
+    assert seen[2][1] == {"role": "assistant", "content": "<answer>0</answer>"}
+    assert seen[2][2]["content"].startswith("Player 1 played 1: o(0,1).")
+
+
+@pytest.fixture(scope="module")
+def checkpoint_forms(tmp_path_factory, smollm2_dir):
+    """A TRL-shaped run dir: run/checkpoint-2 and run/final hold a LoRA adapter (r=4) on the real SmolLM2."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    run = tmp_path_factory.mktemp("run")
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    for name in ("checkpoint-2", "final"):
+        peft.save_pretrained(str(run / name))
+    return {"hf dir": str(smollm2_dir), "embedded": "embedded:smollm2-135m", "run dir": str(run),
+            "checkpoint-N": str(run / "checkpoint-2"), "adapter dir": str(run / "final")}
+
+
+@pytest.mark.slow
+def test_eval_games_loads_every_checkpoint_form(checkpoint_forms, one_torch_thread, tmp_path, capsys):
+    from peft import PeftModel
+
+    from veritas_rl.eval.hf_policy import HFPolicy
+
+    state = spiel.load_game("tic_tac_toe").new_initial_state()
+    turn = Turn("tic_tac_toe", 0, spiel.render_prompt("tic_tac_toe", state), {}, None, [])
+    replies = {}
+    for form, spec in checkpoint_forms.items():
+        policy = HFPolicy(spec, max_new_tokens=6, threads=one_torch_thread)
+        adapter = {"run dir": "final", "checkpoint-N": "checkpoint-2", "adapter dir": "final"}.get(form)
+        assert (policy.adapter is None) == (adapter is None), form
+        if adapter:
+            assert policy.adapter.endswith(adapter) and isinstance(policy.model, PeftModel), form
+        replies[form] = policy(turn)
+    # a fresh LoRA adapter (B = 0) changes nothing: every form answers as the base model it sits on
+    assert len(set(replies.values())) == 1, replies
+    rc = cli_main(["eval-games", "--policy", f"hf:{checkpoint_forms['run dir']}", "--cases", "tic_tac_toe",
+                   "--num-episodes", "2", "--max-new-tokens", "4", "--threads", "1", "--max-moves", "2",
+                   "--out-dir", str(tmp_path), "--no-progress"])
+    assert rc == 0 and "| `tic_tac_toe` | 2 |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_frozen_checkpoint_is_an_opponent(smollm2_dir, one_torch_thread):
+    from veritas_rl.games.opponents import make_opponent
+
+    bot = make_opponent(f"policy:{smollm2_dir}", "tic_tac_toe", __import__("random").Random(0), max_new_tokens=4,
+                        threads=one_torch_thread)
+    result = play_game("tic_tac_toe", lambda turn: f"<answer>{min(turn.legal)}</answer>", bot, seed=0, seat=0)
+    # the untrained model never names a legal move: every one of its turns fell back to a random legal move
+    opponent_moves = sum(m.by == "opponent" for m in result.trajectory)
+    assert opponent_moves >= 2 and bot.fallbacks == opponent_moves and result.outcome in ("win", "draw", "loss")

@@ -37,11 +37,14 @@ Win/draw/loss/illegal/max_turns rates, legal moves and model turns per game are 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Sequence
 
 from veritas_rl.envs.base import seeded_rng
 from veritas_rl.games import spiel
 from veritas_rl.games.episode import OUTCOMES, EpisodeConfig, GameEpisode
+
+log = logging.getLogger("veritas_rl.backends.trl")
 
 EPISODE_KEY = "episode"
 #: a text no template alters, standing in for an assistant reply when the observation's framing is rendered
@@ -213,4 +216,6 @@ def game_trainer_parts(s, env) -> dict[str, Any]:
     if not hasattr(env, "cases"):
         raise ValueError(f"episode='game' needs the openspiel env (its cases are the games); got env {env.name!r}")
     rows = episode_rows(episode_configs(s, env))
+    log.info("--episode game: %d training games of %s against %s (max %d model turns each)", len(rows),
+             ", ".join(env.cases), s.opponent, s.max_turns)
     return {"train_dataset": Dataset.from_list(rows), "reward_funcs": [EpisodeReward()], "rollout_func": GameRollout()}

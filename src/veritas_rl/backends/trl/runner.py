@@ -245,8 +245,10 @@ def build_trainer(s: TrainSettings, env, model, tokenizer, train_rows: list[dict
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def run(s: TrainSettings) -> RunResult:
-    """Train per ``s``; returns where it went and the before/after greedy accuracy."""
+def run(s: TrainSettings, callbacks: Any = ()) -> RunResult:
+    """Train per ``s``; returns where it went and the before/after greedy accuracy.
+
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects (benchmarks' periodic evaluations)."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from veritas_rl.envs import make
@@ -259,7 +261,9 @@ def run(s: TrainSettings) -> RunResult:
     from veritas_rl.backends.trl.report import write_report
 
     env = make(s.env, **s.env_config)  # bad env config fails here, before any model is loaded
-    train_idx, eval_idx = data.split_indices(env, s.train_size, s.eval_size if s.eval else 0)
+    # --episode game: the training rows are games (backends/trl/episodes.py), not env tasks
+    train_size = 0 if s.episode == "game" else s.train_size
+    train_idx, eval_idx = data.split_indices(env, train_size, s.eval_size if s.eval else 0)
     run_dir, checkpoint = resolve_run_dir(s)
     run_dir.mkdir(parents=True, exist_ok=True)
     if checkpoint is not None:
@@ -315,6 +319,8 @@ def run(s: TrainSettings) -> RunResult:
 
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(ConsoleProgress(run_dir / "metrics.jsonl"))
+    for callback in callbacks:
+        trainer.add_callback(callback)
     breaker = None
     if reward is not None and s.zero_reward_patience:
         breaker = ZeroRewardBreaker(reward, s.zero_reward_patience)
