@@ -189,3 +189,15 @@ def test_openai_backend_raises_on_a_server_error(smollm2_server):
         OpenAIGenerator(url, "other").generate([[{"role": "user", "content": "hi"}]], 4)
     with pytest.raises(RuntimeError, match="HTTP 400: .*greedy only"):
         OpenAIGenerator(url, "smollm2").generate([[{"role": "user", "content": "hi"}]], 4, n=2, temperature=1.0)
+
+
+def test_markdown_merges_reasons_that_differ_only_past_the_shown_prefix():
+    from veritas_rl.commands.eval import markdown
+
+    long = "no answer found " + "x" * 120
+    greedy = {"n": 5, "accuracy": 0.0, "mean_score": 0.0, "clipped": 0.0, "kinds": {"no_answer": 5}, "groups": {},
+              "reasons": {long + " (a)": 2, long + " (b)": 1, "wrong | value": 2}}
+    report = {"env": "math", "model": "m", "backend": "hf", "env_config": {}, "held_out": [0, 5],
+              "max_new_tokens": 8, "seconds": 1.0, "greedy": greedy}
+    text = markdown(report)
+    assert text.count(long[:120]) == 1 and f"| {long[:120]} | 3 |" in text and "| wrong / value | 2 |" in text

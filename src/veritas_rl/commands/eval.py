@@ -206,7 +206,11 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"| {kind} | {count} |" for kind, count in g["kinds"].items()]
     if g["reasons"]:
         lines += ["", "| most frequent reasons (greedy, not correct) | replies |", "|---|---|"]
-        lines += [f"| {reason.replace('|', '/')[:120]} | {count} |" for reason, count in g["reasons"].items()]
+        shown: dict[str, int] = {}  # reasons that differ only past the shown 120 characters share a row
+        for reason, count in g["reasons"].items():
+            text = reason.replace("|", "/")[:120]
+            shown[text] = shown.get(text, 0) + count
+        lines += [f"| {text} | {count} |" for text, count in sorted(shown.items(), key=lambda kv: -kv[1])]
     return "\n".join(lines) + "\n"
 
 

@@ -118,8 +118,12 @@ class VLLMGenerator:
             from vllm import LLM
         except ImportError:
             raise ValueError("--backend vllm needs vLLM on a CUDA GPU: pip install 'veritas-rl[vllm]'") from None
+        import os
+
         from transformers import AutoTokenizer
 
+        # vLLM's engine core is a child process; a parent that has touched CUDA cannot fork one (vLLM's own fix)
+        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         llm = LLM(model=model_path, tokenizer=model_path, gpu_memory_utilization=gpu_memory_utilization,
                   max_model_len=max_model_len, seed=seed, dtype=dtype)
         return cls(llm, AutoTokenizer.from_pretrained(model_path))

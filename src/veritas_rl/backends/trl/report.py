@@ -55,6 +55,14 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _stopped_by(report: dict[str, Any]) -> str:
+    if report.get("stopped_by"):
+        return str(report["stopped_by"])
+    if report.get("time_budget_stop_step") is not None:
+        return f"time budget (max_train_minutes) at step {report['time_budget_stop_step']}"
+    return "step budget"
+
+
 def markdown(report: dict[str, Any], has_plot: bool) -> str:
     before, after = report.get("before") or {}, report.get("after") or {}
     lines = [
@@ -63,7 +71,7 @@ def markdown(report: dict[str, Any], has_plot: bool) -> str:
         f"- model: `{report.get('model')}`",
         f"- env config: `{json.dumps(report.get('env_config') or {})}`",
         f"- steps: {report.get('steps')} (wall-clock {report.get('train_seconds', 0):.0f} s, device {report.get('device')})",
-        f"- stopped by: {report.get('stopped_by') or 'step budget'}",
+        f"- stopped by: {_stopped_by(report)}",
         "",
         "| held-out greedy | tasks | accuracy | mean score |",
         "|---|---|---|---|",
