@@ -202,6 +202,7 @@ def _sft_file(tmp_path):
 # -- every rule at once, end to end, and the log line that says what was chosen ---------------------------
 
 
+@pytest.mark.slow
 def test_large_model_defaults_validate_through_dry_run(run, large_dir):
     """DRY_RUN=1 in the launcher itself (verl's Hydra composition and checks) on the 7B-shaped config."""
     proc = run(OPENSPIEL, dry="1", env={"MODEL_PATH": str(large_dir), "TRAIN_BATCH_SIZE": "16", "KL_LOSS_COEF": "0.002"})

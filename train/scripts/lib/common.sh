@@ -491,6 +491,13 @@ vr_declare_rl_vars() {
   vr_var DATASET_SEED "" "which tasks, in which order (data.custom_cls.config.seed); empty = the dataset's default (0)"
   vr_var ENV_MIXTURE "" "a mixture of envs instead of this launcher's env: JSON ([{\"env\": ..., \"config\": {...}, \"weight\": w}, ...] or {\"components\": [...], \"seed\": n}) or a YAML file path; env mix, DATASET_GROUP_BY defaults to env; empty = off"
   vr_var RAY_ADDRESS "" "an existing Ray cluster (multi-node), e.g. 10.0.0.1:6379; empty = start a local one"
+  vr_var CURRICULUM "" "curriculum stages of the train split: a YAML/JSON file or a shipped ladder (lgc-v2, openspiel, reasoning-gym; docs/training.md); empty = none"
+  vr_var FAILURE_REPLAY 0 "1 = replay failed train tasks (0 = as the CURRICULUM file says); knobs REPLAY_*"
+  vr_var REPLAY_CAPACITY "" "failure replay: failed tasks kept; empty = the file's, else 1000"
+  vr_var REPLAY_FRACTION "" "failure replay: share of train prompts drawn from the buffer; empty = the file's, else 0.3"
+  vr_var REPLAY_PRIORITY_EXPONENT "" "failure replay: a task's priority is (1 - score)^X; empty = the file's, else 1.0"
+  vr_var REPLAY_FAILURE_THRESHOLD "" "failure replay: mean score below which a task failed; empty = the file's, else 0.5"
+  vr_var REPLAY_RETIRE_AFTER "" "failure replay: successes in a row that retire a task; empty = the file's, else 1"
 }
 
 # vr_trainer_overrides: the trainer/run-dir overrides every verl entry (main_ppo, sft_trainer) shares,
@@ -554,6 +561,39 @@ vr_rl_rules() {
   local batching="$MICRO_BATCH_SIZE_PER_GPU sequences per micro batch"
   [[ $USE_DYNAMIC_BSZ == 0 ]] || batching="micro batches of <= $PPO_MAX_TOKEN_LEN_PER_GPU tokens/GPU (log-probs $LOG_PROB_MAX_TOKEN_LEN_PER_GPU)"
   vr_log "defaults for $(basename "$MODEL_PATH") (${VR_MODEL[params]} parameters, $ATTN_IMPLEMENTATION): KL loss $([[ $USE_KL_LOSS == 1 ]] && echo "on ($KL_LOSS_COEF, reference model)" || echo "off (no reference model)"), old log-probs $([[ $RECOMPUTE_OLD_LOG_PROB == 1 ]] && echo recomputed || echo "from the rollout (bypass)"), gradient checkpointing $([[ $GRADIENT_CHECKPOINTING == 1 ]] && echo on || echo off), $batching"
+}
+
+# vr_curriculum_overrides: CURRICULUM / FAILURE_REPLAY / REPLAY_* -> data.custom_cls.config.curriculum (the train
+# split's stages and failure replay, src/veritas_rl/backends/verl/curriculum.py); group_size is ROLLOUT_N and the
+# feedback log goes into RUN_DIR, so a resumed run (RESUME=1) continues the same task stream.
+vr_curriculum_overrides() {
+  local cur=+data.custom_cls.config.curriculum name file
+  local knobs=(REPLAY_CAPACITY REPLAY_FRACTION REPLAY_PRIORITY_EXPONENT REPLAY_FAILURE_THRESHOLD REPLAY_RETIRE_AFTER)
+  vr_check_bool FAILURE_REPLAY
+  if [[ -z $CURRICULUM && $FAILURE_REPLAY == 0 ]]; then
+    for name in "${knobs[@]}"; do
+      [[ -z ${!name} ]] || vr_die "$name=${!name} is set but neither CURRICULUM nor FAILURE_REPLAY=1 is"
+    done
+    return 0
+  fi
+  if [[ -n $CURRICULUM ]]; then
+    file=$CURRICULUM
+    if [[ $file == */* || $file == *.yaml || $file == *.yml || $file == *.json ]]; then
+      file=$(vr_abspath "$file")
+      [[ -f $file ]] || vr_die "CURRICULUM=$CURRICULUM is not a file (or give a shipped ladder: lgc-v2, openspiel, reasoning-gym)"
+    fi
+    VR_ARGS+=("$cur.file=$file")
+  fi
+  [[ $FAILURE_REPLAY == 0 ]] || VR_ARGS+=("$cur.failure_replay=true")
+  [[ -z $REPLAY_CAPACITY ]] || { vr_check_int REPLAY_CAPACITY 1; VR_ARGS+=("$cur.capacity=$REPLAY_CAPACITY"); }
+  [[ -z $REPLAY_RETIRE_AFTER ]] || { vr_check_int REPLAY_RETIRE_AFTER 1; VR_ARGS+=("$cur.retire_after=$REPLAY_RETIRE_AFTER"); }
+  for name in REPLAY_FRACTION REPLAY_PRIORITY_EXPONENT REPLAY_FAILURE_THRESHOLD; do
+    [[ -z ${!name} ]] && continue
+    vr_check_number "$name"
+    local key=${name#REPLAY_}
+    VR_ARGS+=("$cur.${key,,}=${!name}")
+  done
+  VR_ARGS+=("$cur.group_size=$ROLLOUT_N" "$cur.state_dir=$RUN_DIR")
 }
 
 # vr_rl_overrides ENV: validate the RL settings and fill VR_ARGS with the shared main_ppo overrides.
@@ -644,6 +684,7 @@ vr_rl_overrides() {
   [[ -z $DATASET_VAL_SIZE ]] || VR_ARGS+=("+data.custom_cls.config.val_size=$DATASET_VAL_SIZE")
   [[ -z $DATASET_SEED ]] || VR_ARGS+=("+data.custom_cls.config.seed=$DATASET_SEED")
   [[ -z $DATASET_GROUP_BY ]] || VR_ARGS+=("+data.custom_cls.config.group_by=$DATASET_GROUP_BY")
+  vr_curriculum_overrides
   [[ -z $mixture ]] || VR_ARGS+=("+data.custom_cls.config.adapter_config=$mixture")
   if [[ -n $ATTN_IMPLEMENTATION ]]; then
     VR_ARGS+=("+$model.override_config.attn_implementation=$ATTN_IMPLEMENTATION")
@@ -697,6 +738,9 @@ vr_rl_overrides() {
   # Ray's runtime_env wants string values: quoted, so Hydra does not make 0 an int.
   local env_vars=+ray_kwargs.ray_init.runtime_env.env_vars
   [[ -z $NCCL_NVLS_ENABLE ]] || VR_ARGS+=("$env_vars.NCCL_NVLS_ENABLE='$NCCL_NVLS_ENABLE'")
+  if ((NNODES > 1)) && [[ -z $RAY_ADDRESS ]]; then
+    vr_log "warning: NNODES=$NNODES without RAY_ADDRESS: ray.init() joins a Ray cluster started on this node (ray start --head), else it starts a one-node cluster and verl waits for the other nodes' GPUs for ever; set RAY_ADDRESS=<head>:6379"
+  fi
   if [[ -n $RAY_ADDRESS ]]; then
     # ray.init(address=...) joins the cluster; its workers do not see this shell's environment,
     # so the logging settings travel in Ray's runtime_env.
