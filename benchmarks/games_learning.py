@@ -150,6 +150,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     if args.smoke:
+        import torch
+
+        torch.set_num_threads(1)  # a shared CPU: one thread is often several times faster than two
         args.steps, args.warmup_steps = min(args.steps, 2), min(args.warmup_steps, 1)
         args.eval_games, args.curve_games, args.curve_every = 4, 2, 1
     out = Path(args.out)
@@ -160,7 +163,8 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
 
     model, tok = _load(args.model)
-    report["stages"]["before"] = _evaluate(model, tok, args, f"{name} (untrained)", args.eval_opponents, args.eval_games)
+    report["stages"]["before"] = _evaluate(model, tok, args, f"{name} (untrained)", args.eval_opponents,
+                                           args.eval_games)
     del model
 
     start = args.model

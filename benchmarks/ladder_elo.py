@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Measure the Elo of the ladder rungs (random, mcts:10, mcts:100, mcts:1000) from games among themselves.
 
-    python benchmarks/ladder_elo.py                                   # the stored file: 40 games per pair
+    python benchmarks/ladder_elo.py                                   # 40 games per pair and case
+    python benchmarks/ladder_elo.py --cases kuhn_poker --games 400 --update   # (the stored kuhn_poker entry)
     python benchmarks/ladder_elo.py --games 10 --cases tic_tac_toe --out /tmp/elo.json   # a quick look
 
 Every pair of rungs plays ``--games`` games per case (seat-balanced: the first rung is seat 0 in even
@@ -48,11 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     from veritas_rl.games.opponents import LADDER
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), help=f"cases (default: {' '.join(DEFAULT_CASES)})")
+    p.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES),
+                   help=f"cases (default: {' '.join(DEFAULT_CASES)})")
     p.add_argument("--rungs", nargs="+", default=list(LADDER), help=f"rungs (default: {' '.join(LADDER)})")
     p.add_argument("--games", type=int, default=40, help="games per pair of rungs and case (default: 40)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output JSON (default: {DEFAULT_OUT})")
+    p.add_argument("--update", action="store_true", help="keep the other cases already in --out")
     return p
 
 
@@ -67,9 +70,10 @@ def main(argv=None) -> int:
     rungs = [parse_rung(r, key="--rungs").name for r in args.rungs]
     if "random" not in rungs:
         raise SystemExit("--rungs must include random (the rating zero)")
-    out = {"format": 1, "measured": _dt.date.today().isoformat(), "games_per_pair": args.games, "seed": args.seed,
-           "method": "Elo maximum likelihood, random = 0, one virtual draw per pairing (veritas_rl.eval.ladder)",
-           "machine": f"cpu ({os.cpu_count()} cores)", "cases": {}}
+    out = {"format": 1, "method": "Elo maximum likelihood, random = 0, one virtual draw per pairing "
+           "(veritas_rl.eval.ladder)", "cases": {}}
+    if args.update and args.out.is_file():
+        out["cases"] = json.loads(args.out.read_text(encoding="utf-8"))["cases"]
     for case in args.cases:
         t0 = time.perf_counter()
         pairs = {}
@@ -78,7 +82,9 @@ def main(argv=None) -> int:
             log.info("%s: %s vs %s: %s", case, a, b, pairs[(a, b)])
         ratings = fit_round_robin(pairs)
         seconds = round(time.perf_counter() - t0, 1)
-        out["cases"][case] = {"ratings": {r: ratings[r] for r in rungs}, "seconds": seconds,
+        out["cases"][case] = {"ratings": {r: ratings[r] for r in rungs}, "games_per_pair": args.games,
+                              "seed": args.seed, "measured": _dt.date.today().isoformat(), "seconds": seconds,
+                              "machine": f"cpu ({os.cpu_count()} cores, shared)",
                               "pairs": [{"a": a, "b": b, **c} for (a, b), c in pairs.items()]}
         log.info("%s: %s (%.0f s)", case, out["cases"][case]["ratings"], seconds)
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

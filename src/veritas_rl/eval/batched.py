@@ -51,7 +51,7 @@ class BatchGenerator:
 
 def play_batched(configs: Sequence[EpisodeConfig], generate, *, conversation: bool = True,
                  batch_size: int = 64) -> list[GameResult]:
-    """Play every episode of ``configs``; ``generate(list of message lists) -> list of texts`` answers the model's turns."""
+    """Play every episode of ``configs``; ``generate(message lists) -> texts`` answers the model's turns."""
     episodes = [GameEpisode(c) for c in configs]
     messages = [e.start() for e in episodes]
     while True:

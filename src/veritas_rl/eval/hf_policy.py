@@ -36,7 +36,8 @@ class HFPolicy:
 
     def __call__(self, turn: Any) -> str:
         messages = turn.messages if hasattr(turn, "messages") else turn
-        enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                 return_dict=True)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         with self.torch.no_grad():
             out = self.model.generate(

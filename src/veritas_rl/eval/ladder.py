@@ -114,7 +114,7 @@ def policy_elo(case: str, rung_counts: Mapping[str, Mapping[str, int]], anchors:
 
 def ladder_report(policy: str, cases: Sequence[str], num_episodes: int, seed: int = 0, *, rungs=LADDER,
                   progress: bool = True, **evaluate_kwargs) -> dict[str, Any]:
-    """The policy against every rung (one :func:`veritas_rl.eval.games.evaluate` report per rung) plus its Elo per case."""
+    """The policy against every rung (one :func:`veritas_rl.eval.games.evaluate` report per rung), its Elo per case."""
     from veritas_rl.eval.games import evaluate, policy_factory
 
     factory = evaluate_kwargs.pop("factory", None)

@@ -145,7 +145,8 @@ class GameEpisode:
         self._chance_rng = seeded_rng("play-chance", config.seed, self.case, config.seat)
         if opponent is None:
             opponent = make_opponent(
-                config.rung, self.case, seeded_rng("play-opponent", config.seed, self.case, config.seat), uct_c=config.uct_c
+                config.rung, self.case, seeded_rng("play-opponent", config.seed, self.case, config.seat),
+                uct_c=config.uct_c,
             )
         self.opponent = opponent
         self.imperfect = spiel.is_imperfect(self.game)

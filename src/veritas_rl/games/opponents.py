@@ -92,7 +92,8 @@ class PolicyBot:
     def step(self, state) -> int:
         legal = spiel.legal_map_from_state(state)
         messages = spiel.render_prompt(self.case, state, legal.by_id)
-        turn = Turn(self.case, state.current_player(), messages, dict(legal.by_id), state.clone(), list(state.history()))
+        turn = Turn(self.case, state.current_player(), messages, dict(legal.by_id), state.clone(),
+                    list(state.history()))
         parsed = parse_completion(self.policy(turn), legal, self.case)
         if parsed.action is None:
             self.fallbacks += 1
