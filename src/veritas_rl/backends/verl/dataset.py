@@ -168,15 +168,21 @@ def parse_settings(raw: Mapping[str, Any] | None, *, default_env: str = "lgc-v2"
         train_size=_as_int("train_size", values.get("train_size", DEFAULT_TRAIN_SIZE), minimum=1),
         val_size=None if val_size is None else _as_int("val_size", val_size, minimum=1),
         group_by=None if group_by is None else group_by.strip(),
-        curriculum=_curriculum_settings(values.get("curriculum")),
+        curriculum=_curriculum_settings(values.get("curriculum"), env, adapter_config, task_types),
         **({} if episodes.episode == "move" else dataclasses.asdict(episodes)),
     )
 
 
-def _curriculum_settings(raw: Any):
+def _curriculum_settings(raw: Any, env: str, adapter_config: Mapping[str, Any], task_types):
+    """``data.custom_cls.config.curriculum`` validated, each stage's env config built (a bad one names the stage)."""
     from veritas_rl.backends.verl.curriculum import parse_curriculum_settings
+    from veritas_rl.curriculum import stage_configs
 
-    return parse_curriculum_settings(plain(raw))
+    settings = parse_curriculum_settings(plain(raw))
+    if settings is not None:
+        base = {**dict(adapter_config), **({"task_types": list(task_types)} if task_types is not None else {})}
+        stage_configs(settings.spec(), env, base)
+    return settings
 
 
 def parse_split(data_files: Any) -> str:
