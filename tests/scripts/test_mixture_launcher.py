@@ -77,6 +77,9 @@ def test_env_specific_variables_conflict_clearly(run):
 def test_an_explicit_group_by_is_kept(run):
     proc = run(LAUNCHER, env={"ENV_MIXTURE": json.dumps(MIXTURE), "DATASET_GROUP_BY": ""})
     assert "group_by" not in _custom(compose(LAUNCHER, proc))
+
+
+def test_another_launchers_default_group_by_becomes_env(run):
     proc = run("openspiel-ppo-trainer.sh", env={"ENV_MIXTURE": json.dumps(MIXTURE)})
     assert _custom(compose("openspiel-ppo-trainer.sh", proc))["group_by"] == "env"  # its default `case` -> env
 
