@@ -235,3 +235,20 @@ def test_cli_sample_and_score(tmp_path):
     with pytest.raises(SystemExit) as stop:
         main(["sample", "mix", "--config", '{"components": [{"env": "lgc"}]}'])
     assert stop.value.code == 2
+
+
+@pytest.mark.slow
+def test_one_trl_step_on_a_mixture_reports_held_out_accuracy_per_component(smollm2_dir, tmp_path):
+    from veritas_rl.backends.trl.runner import run
+    from veritas_rl.backends.trl.settings import build_settings
+
+    mixture = {"components": [{"env": "math", "weight": 1}, {"env": "answer-tag", "weight": 1}]}
+    result = run(build_settings(None, {
+        "env": "mix", "env_config": mixture, "model": str(smollm2_dir), "train_size": 4, "eval_size": 4,
+        "eval_batch_size": 4, "num_generations": 2, "batch_size": 2, "max_new_tokens": 4, "lora_rank": 4,
+        "max_steps": 1, "save_steps": 1, "zero_reward_patience": 0, "save_final_model": False, "cpu_threads": 1,
+        "output_dir": str(tmp_path), "run_name": "mix"}))
+    assert result.steps == 1
+    for report in (result.before, result.after):
+        groups = report["groups"]["env"]
+        assert set(groups) == {"math", "answer-tag"} and sum(g["n"] for g in groups.values()) == 4
