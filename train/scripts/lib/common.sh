@@ -99,8 +99,8 @@ vr_args() {
   VR_OVERRIDES=("$@")
 }
 
-# vr_check_vars: an exported variable (the environment or .env) that no launcher declares (vr_var in train/scripts/
-# and train/*.sh) is reported when it is one edit (a letter added, dropped, changed, or two swapped) from a declared
+# vr_check_vars: an exported variable (the environment or .env) that no launcher declares (vr_var in train/scripts/,
+# train/scripts/slurm/*.sbatch and train/*.sh) is reported when it is one edit (a letter added, dropped, changed, or two swapped) from a declared
 # name, two edits with the same first word (TRAIN_BATCH_SIZ -> TRAIN_BATCH_SIZE, not LOCAL_RANK -> LORA_RANK), or
 # when it starts with a prefix only these launchers use (SFT_, LORA_, LGC_, SWE_, OPENSPIEL_, DATASET_, ROLLOUT_,
 # VR_). Other tools' variables (WANDB_ENTITY, HF_HOME, NCCL_*, ...) and other launchers' variables (one .env serves
@@ -114,7 +114,8 @@ from pathlib import Path
 
 script, repo, strict, *declared = sys.argv[1:]
 owned = ("SFT_", "LORA_", "LGC_", "SWE_", "OPENSPIEL_", "DATASET_", "ROLLOUT_", "VR_")
-files = [*Path(repo, "train", "scripts").glob("*.sh"), Path(repo, "train", "scripts", "lib", "common.sh"), *Path(repo, "train").glob("*.sh")]
+files = [*Path(repo, "train", "scripts").glob("*.sh"), Path(repo, "train", "scripts", "lib", "common.sh"), *Path(repo, "train").glob("*.sh"),
+         *Path(repo, "train", "scripts", "slurm").glob("*.sbatch")]
 known = set(declared) | {"ENV_FILE"}
 for path in files:
     known.update(re.findall(r"^\s*vr_var ([A-Z][A-Z0-9_]*) ", path.read_text(encoding="utf-8", errors="replace"), flags=re.M))
