@@ -66,6 +66,15 @@ def test_lgc_recipe_is_the_sft_then_grpo_row():
         (150, 16, 128, 3e-6, 64, "fp32")
 
 
+def test_gsm_recipe_is_the_measured_gsm_qwen_run():
+    env, env_config, overrides = _learning_cases()["gsm-qwen"]
+    s = build_with_recipe(REPO / "recipes" / "qwen2.5-coder-0.5b" / "gsm_symbolic.yaml", None, {"mode": "grpo"})
+    assert (s.env, s.env_config) == (env, env_config)
+    for key, value in overrides.items():
+        assert getattr(s, key) == value, key
+    assert (s.train_size, s.eval_size, s.max_steps, s.max_train_minutes, s.seed) == (8000, 500, 1000, 11.0, 0)
+
+
 def test_quickstart_recipe_matches_the_cpu_quickstart():
     text = (REPO / "train" / "scripts" / "quickstart.sh").read_text()
     s = build_with_recipe(REPO / "recipes" / "smollm2-135m" / "quickstart.yaml", None, {"mode": "grpo"})
