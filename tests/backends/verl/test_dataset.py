@@ -345,7 +345,8 @@ def test_stateful_dataloader_resume_continues_the_stream(smollm2_tokenizer):
     "override, match",
     [
         ("+data.custom_cls.config.bogus=1", r"unknown key\(s\) in data.custom_cls.config: 'bogus'; valid keys: "
-                                            r"adapter_config, env, group_by, seed, task_types, train_size, val_size"),
+                                            r"adapter_config, curriculum, env, episode, group_by, legal_move_bonus, "
+                                            r"max_turns, opponent, seed, task_types, train_size, val_size"),
         ("+data.custom_cls.config.env=nope", r"unknown env 'nope'.*lgc-v2"),
         ("+data.custom_cls.config.adapter_config.no_such_knob=3", r"'no_such_knob'.*valid keys"),
         ("+data.custom_cls.config.task_types=[sudoku,chess]", r"task_types.*'chess'.*choose from"),
