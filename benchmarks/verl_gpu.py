@@ -5,6 +5,8 @@ Runs, as a user would (variables and Hydra overrides only, no edited launcher):
 
   grpo       train/scripts/lgc-v2-RL-GRPO-trainer.sh   lgc-v2 boolean_expressions, full fine-tuning
   openspiel  train/scripts/openspiel-ppo-trainer.sh    LoRA, reward_mode=legal, tic_tac_toe + connect_four
+  openspiel-game  the same launcher, EPISODE=game: whole tic_tac_toe games against --game-opponent (agent loop
+             veritas_game), validation win/draw/loss/illegal rates before the first step and at the end
   merge-ppo  train/scripts/merge-ppo.sh                on the openspiel LoRA checkpoint (merge verified vs PEFT)
   sft        data_processing/generate_dataset.py --format sft, then train/scripts/lgc-v2-SFT-trainer.sh
   merge      train/scripts/merge.sh                    on the SFT checkpoint (loaded back, compared with the base)
@@ -23,7 +25,9 @@ put it on PYTHONPATH only for --parts trl. What ran on 2026-11-22 (docs/benchmar
         --grpo-model sft --timeout 400 --no-validate --override actor_rollout_ref.rollout.enforce_eager=True
     FSDP_STRATEGY=fsdp2 python3 benchmarks/verl_gpu.py --out "$OUT" --parts openspiel,merge-ppo --steps 4 --timeout 400 \
         --no-validate --diag-lora --override actor_rollout_ref.rollout.enforce_eager=True
-(fsdp2 is now the launchers' default for LoRA runs.)
+(fsdp2 is now the launchers' default for LoRA runs.) Whole games (EPISODE=game) for a few steps, then the merge:
+    PYTHONPATH=/root/site:$PWD/src python3 benchmarks/verl_gpu.py --out "$OUT" --parts openspiel-game,merge-ppo \
+        --steps 6 --timeout 540 --override actor_rollout_ref.rollout.enforce_eager=True
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ from pathlib import Path
 
 log = logging.getLogger("verl_gpu")
 REPO = Path(__file__).resolve().parents[1]
-PARTS = ("grpo", "openspiel", "merge-ppo", "sft", "merge", "trl")
+PARTS = ("grpo", "openspiel", "openspiel-game", "merge-ppo", "sft", "merge", "trl")
+GAME_RATE_RE = re.compile(r"^val-aux/(openspiel/[^/]+)/game/(win|draw|loss|illegal|max_turns)/mean@\d+$")
 STEP_RE = re.compile(r"step:(\d+) - (.*)$")
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -73,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='lgc-v2 config for the grpo part as JSON, e.g. \'{"boolean_max_depth": 2}\' (adapter_config)')
     p.add_argument("--grpo-max-response", type=int, default=96, help="MAX_RESPONSE_LENGTH of the grpo part")
     p.add_argument("--lora-merge", action="store_true", help="LORA_MERGE=1 for the openspiel part")
+    p.add_argument("--game-opponent", default="random", help="OPPONENT of the openspiel-game part (random, mcts:N, ...)")
+    p.add_argument("--game-max-response", type=int, default=1024,
+                   help="MAX_RESPONSE_LENGTH of the openspiel-game part: a whole tic-tac-toe game (replies + user turns)")
     p.add_argument("--diag-lora", action="store_true",
                    help="log what crosses the LoRA weight sync (benchmarks/gpu_diag/sitecustomize.py; no behaviour change)")
     p.add_argument("--trl-cases", default="lgc-v2-boolean,openspiel-legal", help="benchmarks/learning.py cases of the trl part")
@@ -194,6 +202,14 @@ def summarise_rl(res: dict, responses_per_step: int) -> dict:
                      "gen_tokens_per_s": round(tok_s, 1) if tok_s else None,
                      "throughput_tok_s_gpu": s.get("perf/throughput")})
     later = rows[1:]
+    rates: dict = {}  # validation game outcome rates per step and case (EPISODE=game)
+    for k in sorted(steps):
+        for key, value in steps[k].items():
+            m = GAME_RATE_RE.match(key)
+            if m:
+                rates.setdefault(k, {}).setdefault(m.group(1), {})[m.group(2)] = value
+    if rates:
+        res["val_game_rates"] = rates
     res.update(
         steps_run=len(rows), per_step=rows,
         s_step_first=rows[0]["s_step"] if rows else None,
@@ -325,8 +341,19 @@ def main(argv: list[str] | None = None) -> int:
                        settings="openspiel legal, tic_tac_toe+connect_four, LoRA r32 a32 lr 6e-5, "
                                 f"{'merged' if args.lora_merge else 'adapter'} weight sync, "
                                 f"{args.prompts}x{args.rollout_n}, <=64 new tokens")
+        elif part == "openspiel-game":
+            run_name = f"{args.run_prefix}-openspiel-game-{stamp}"
+            env = rl_env(args, model_dir, RUN_NAME=run_name, EPISODE="game", OPPONENT=args.game_opponent,
+                         GAME_TYPES="tic_tac_toe", MAX_PROMPT_LENGTH=768, MAX_RESPONSE_LENGTH=args.game_max_response,
+                         TEST_FREQ=args.steps, VAL_BEFORE_TRAIN=1, LORA_MERGE=int(args.lora_merge))
+            res = summarise_rl(run_logged(["bash", str(scripts / "openspiel-ppo-trainer.sh"), *args.override], env, logf,
+                                          args.timeout), responses)
+            res.update(checkpoint=latest_checkpoint(ckpt_rl / run_name), run_name=run_name,
+                       settings=f"openspiel EPISODE=game tic_tac_toe vs {args.game_opponent}, LoRA r32 a32 lr 6e-5, "
+                                f"{args.prompts} games x {args.rollout_n}, <={args.game_max_response} response tokens")
         elif part == "merge-ppo":
-            ckpt = (summary.get("openspiel") or {}).get("checkpoint") or latest_run_checkpoint(ckpt_rl, "openspiel")
+            ckpt = ((summary.get("openspiel") or summary.get("openspiel-game") or {}).get("checkpoint")
+                    or latest_run_checkpoint(ckpt_rl, "openspiel"))
             if not ckpt:
                 summary[part] = {"rc": "skipped", "reason": "no openspiel checkpoint"}
                 save()
@@ -396,7 +423,7 @@ def fmt(value, digits=2):
 
 def render(summary: dict) -> str:
     lines = [f"# verl launchers on {summary.get('device')} ({summary.get('date')}), {summary.get('versions')}", ""]
-    for part in ("grpo", "openspiel", "sft"):
+    for part in ("grpo", "openspiel", "openspiel-game", "sft"):
         res = summary.get(part)
         if not res:
             continue
@@ -408,6 +435,9 @@ def render(summary: dict) -> str:
         else:
             lines.append(f"generation tokens/s after the first step: {fmt(res.get('gen_tokens_per_s_after_first'), 0)}")
             lines.append("score mean per step: " + ", ".join(fmt(r["score_mean"], 3) for r in res.get("per_step", [])))
+            for step, cases in (res.get("val_game_rates") or {}).items():
+                for case, rate in cases.items():
+                    lines.append(f"validation at step {step}, {case}: " + ", ".join(f"{o} {fmt(v, 3)}" for o, v in rate.items()))
         if res.get("last_error") and res.get("rc") != 0:
             lines.append(f"last error: {res['last_error']}")
         lines.append("")
