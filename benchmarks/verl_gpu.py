@@ -25,9 +25,10 @@ put it on PYTHONPATH only for --parts trl. What ran on 2026-11-22 (docs/benchmar
         --grpo-model sft --timeout 400 --no-validate --override actor_rollout_ref.rollout.enforce_eager=True
     FSDP_STRATEGY=fsdp2 python3 benchmarks/verl_gpu.py --out "$OUT" --parts openspiel,merge-ppo --steps 4 --timeout 400 \
         --no-validate --diag-lora --override actor_rollout_ref.rollout.enforce_eager=True
-(fsdp2 is now the launchers' default for LoRA runs.) Whole games (EPISODE=game) for a few steps, then the merge:
-    PYTHONPATH=/root/site:$PWD/src python3 benchmarks/verl_gpu.py --out "$OUT" --parts openspiel-game,merge-ppo \
-        --steps 6 --timeout 540 --override actor_rollout_ref.rollout.enforce_eager=True
+(fsdp2 is now the launchers' default for LoRA runs.) Whole games (EPISODE=game) for a few steps, from the model a
+move-mode run merged (the base model writes no legal answer, so its games all score 0):
+    PYTHONPATH=/root/site:$PWD/src python3 benchmarks/verl_gpu.py --out "$OUT" --parts openspiel,merge-ppo,openspiel-game \
+        --steps 6 --game-model merged --timeout 540 --override actor_rollout_ref.rollout.enforce_eager=True
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grpo-max-response", type=int, default=96, help="MAX_RESPONSE_LENGTH of the grpo part")
     p.add_argument("--lora-merge", action="store_true", help="LORA_MERGE=1 for the openspiel part")
     p.add_argument("--game-opponent", default="random", help="OPPONENT of the openspiel-game part (random, mcts:N, ...)")
+    p.add_argument("--game-model", choices=("base", "merged"), default="base",
+                   help="openspiel-game starts from the base model or from the model merge-ppo merged (a move-mode "
+                        "openspiel run first: the base SmolLM2 writes no legal answer, so its games give GRPO no signal)")
     p.add_argument("--game-max-response", type=int, default=1024,
                    help="MAX_RESPONSE_LENGTH of the openspiel-game part: a whole tic-tac-toe game (replies + user turns)")
     p.add_argument("--diag-lora", action="store_true",
@@ -343,12 +347,20 @@ def main(argv: list[str] | None = None) -> int:
                                 f"{args.prompts}x{args.rollout_n}, <=64 new tokens")
         elif part == "openspiel-game":
             run_name = f"{args.run_prefix}-openspiel-game-{stamp}"
-            env = rl_env(args, model_dir, RUN_NAME=run_name, EPISODE="game", OPPONENT=args.game_opponent,
+            start = model_dir
+            if args.game_model == "merged":
+                merged = (summary.get("merge-ppo") or {}).get("merged_dir")
+                if not merged or not (Path(merged) / "config.json").is_file():
+                    summary[part] = {"rc": "skipped", "reason": "--game-model merged needs the merge-ppo part's model"}
+                    save()
+                    continue
+                start = Path(merged)
+            env = rl_env(args, start, RUN_NAME=run_name, EPISODE="game", OPPONENT=args.game_opponent,
                          GAME_TYPES="tic_tac_toe", MAX_PROMPT_LENGTH=768, MAX_RESPONSE_LENGTH=args.game_max_response,
                          TEST_FREQ=args.steps, VAL_BEFORE_TRAIN=1, LORA_MERGE=int(args.lora_merge))
             res = summarise_rl(run_logged(["bash", str(scripts / "openspiel-ppo-trainer.sh"), *args.override], env, logf,
                                           args.timeout), responses)
-            res.update(checkpoint=latest_checkpoint(ckpt_rl / run_name), run_name=run_name,
+            res.update(checkpoint=latest_checkpoint(ckpt_rl / run_name), run_name=run_name, model=str(start),
                        settings=f"openspiel EPISODE=game tic_tac_toe vs {args.game_opponent}, LoRA r32 a32 lr 6e-5, "
                                 f"{args.prompts} games x {args.rollout_n}, <={args.game_max_response} response tokens")
         elif part == "merge-ppo":
