@@ -49,7 +49,8 @@ def test_cli_eval_games(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--policy", "greedy"], "--policy='greedy' is not a rung; valid forms: random | first_legal | mcts:N | policy:PATH (or hf:PATH)"),
+        (["--policy", "greedy"],
+         "--policy='greedy' is not a rung; valid forms: random | first_legal | mcts:N | policy:PATH (or hf:PATH)"),
         (["--opponent", "mcts:ten"], "--opponent='mcts:ten': N in mcts:N must be an integer"),
         (["--cases", "no_such_game"], "case 'no_such_game': OpenSpiel cannot load it"),
         (["--num-episodes", "0"], "argument --num-episodes: 0 is too small: expected an integer >= 1"),

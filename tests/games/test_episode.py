@@ -74,7 +74,8 @@ def test_the_conversation_alternates_and_observations_name_the_opponents_move():
     last = conversations[-1]
     assert [m["role"] for m in last] == ["user", "assistant", "user", "assistant", "user"]
     assert last[:1] == spiel.render_prompt("tic_tac_toe", spiel.load_game("tic_tac_toe").new_initial_state())
-    assert last[2]["content"].startswith("Player 1 played 0: o(0,0).\n\nState from your point of view:\no..\n.x.\n...\n")
+    board = "State from your point of view:\no..\n.x.\n...\n"
+    assert last[2]["content"].startswith("Player 1 played 0: o(0,0).\n\n" + board)
     assert "\n0: " not in last[4]["content"] and "Legal actions (id: action):\n3: x(1,0)" in last[4]["content"]
 
 

@@ -47,7 +47,8 @@ def test_observation_tokens_are_the_templates_framing_of_the_next_user_turn(smol
     obs = observation_ids(tok, first, reply, "Player 1 played 0: o(0,0).")
     whole = template_ids(tok, first) + reply + obs
     expected = tok.apply_chat_template(
-        [*first, {"role": "assistant", "content": "<answer>4</answer>"}, {"role": "user", "content": "Player 1 played 0: o(0,0)."}],
+        [*first, {"role": "assistant", "content": "<answer>4</answer>"},
+         {"role": "user", "content": "Player 1 played 0: o(0,0)."}],
         add_generation_prompt=True, tokenize=False)
     assert tok.decode(whole) == expected
     assert tok.decode(obs) == "\n<|im_start|>user\nPlayer 1 played 0: o(0,0).<|im_end|>\n<|im_start|>assistant\n"
