@@ -4,6 +4,8 @@
   ``compute_score`` (alias ``compute_lgc_v2_score``), re-exported here so that
   ``pkg://veritas_rl.backends.verl`` works as ``data.custom_cls.path`` and
   ``reward.custom_reward_function.path``;
+- :mod:`.game_loop` (verl agent loop ``veritas_game``, registered by ``agent_loops.yaml``) and :mod:`.episodes`
+  — whole OpenSpiel games as trajectories (``data.custom_cls.config.episode=game``), scored by replay;
 - :mod:`.validate` — ``python -m veritas_rl.backends.verl.validate {ppo,sft} -- OVERRIDES`` composes
   verl's own Hydra config with the launcher's overrides and checks it with verl's validators
   (``DRY_RUN=1``);
