@@ -210,8 +210,19 @@ def _check_trained(workdir: Path, run: str) -> None:
 
 
 @pytest.mark.slow
-def test_trl_grpo_job_trains_on_the_cpu(slurm, workdir):
-    job, rc = slurm.sbatch(TRL, *TINY, "--output-dir", str(workdir / "runs"), cwd=workdir, env={"VLLM": "0"})
+def test_trl_grpo_trains_in_a_slurm_job_and_locally_with_bash(slurm, workdir, tmp_path_factory):
+    """One tiny GRPO step as a Slurm job and, at the same time (one CPU thread each), with plain bash."""
+    local = tmp_path_factory.mktemp("local")
+    bash = subprocess.Popen(["bash", str(TRL), *TINY, "--output-dir", str(local / "runs")], cwd=local,
+                            env=_clean_env(VLLM="0", RUN_NAME="local"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        job, rc = slurm.sbatch(TRL, *TINY, "--output-dir", str(workdir / "runs"), cwd=workdir, env={"VLLM": "0"})
+        bash_out, bash_err = bash.communicate(timeout=300)
+    finally:
+        if bash.poll() is None:
+            bash.kill()
+            bash.wait()
     out = workdir / "logs" / f"slurm_{job}.out"
     err = workdir / "logs" / f"slurm_{job}.err"
     assert rc == 0, f"job {job} failed ({rc}):\n{err.read_text()[-3000:]}\n{out.read_text()[-2000:]}"
@@ -220,13 +231,18 @@ def test_trl_grpo_job_trains_on_the_cpu(slurm, workdir):
     err_text = err.read_text()
     assert "trainer on the CPU" in err_text and "accelerate launch" in err_text, err_text
     assert "[trl-grpo.sbatch] trainer exited with 0" in err_text, err_text  # the submitted file ran, not a copy
+    # the same script without Slurm: logs/ created by the script, the run named by RUN_NAME
+    assert bash.returncode == 0, bash_err[-3000:]
+    _check_trained(local, "local")
+    assert "trained 1 steps" in bash_out and "[trl-grpo.sbatch] trainer exited with 0" in bash_err
 
 
 def test_trl_grpo_job_fails_when_the_trainer_fails(slurm, workdir):
-    job, rc = slurm.sbatch(TRL, "--env", "no-such-env", cwd=workdir, env={"VLLM": "0", "RUN_NAME": "bad"})
+    job, rc = slurm.sbatch(TRL, "--env", "answer-tag", "--max-steps", "many", cwd=workdir,
+                           env={"VLLM": "0", "RUN_NAME": "bad"})
     assert rc != 0, "a failing trainer must fail the job"
     log = _one("train_bad_*.log", workdir / "logs").read_text()
-    assert "no-such-env" in log and "answer-tag" in log, log[-2000:]  # the CLI names the valid envs
+    assert "argument --max-steps: invalid int value: 'many'" in log, log[-2000:]
     assert "trainer exited with 1" in (workdir / "logs" / f"slurm_{job}.err").read_text()
 
 
@@ -264,14 +280,6 @@ def test_verl_ray_job_starts_a_ray_cluster_and_runs_the_launcher(slurm, workdir)
     assert "[verl-ray.sbatch] Ray cluster up after" in err and "stopping the Ray steps" in err, err[-2000:]
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert not [line for line in ps.splitlines() if "ray" in line and port in line], "Ray outlived the job"
-
-
-@pytest.mark.slow
-def test_trl_grpo_runs_locally_with_bash(workdir):
-    proc = subprocess.run(["bash", str(TRL), *TINY, "--output-dir", str(workdir / "runs")], cwd=workdir,
-                          env=_clean_env(VLLM="0", RUN_NAME="local"), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    _check_trained(workdir, "local")
 
 
 def _dry(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
