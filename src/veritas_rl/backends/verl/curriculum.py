@@ -175,7 +175,7 @@ class CurriculumServer:
                 self.schedule.force(slot)
             return self.schedule.draw(slot).to_list()
 
-    def rpc_report(self, slot: int, scores: list) -> None:
+    def rpc_report(self, slot: int, scores: list) -> dict[str, float]:
         with self.cond:
             for event in self.schedule.report(slot, scores):
                 logger.info("curriculum: promoted %s", event)
@@ -185,6 +185,7 @@ class CurriculumServer:
                         fh.write(json.dumps({"batch": b, "results": self.schedule.log[b]}) + "\n")
                 self.written = len(self.schedule.log)
             self.cond.notify_all()
+            return self.schedule.metrics()
 
     def rpc_stats(self) -> dict[str, Any]:
         with self.cond:
@@ -308,12 +309,21 @@ def client(endpoint: Mapping[str, Any]) -> _Client:
         return found
 
 
-def report_score(info: Mapping[str, Any], value: float) -> None:
-    """From ``compute_score``: send one completion's score of a curriculum train item to the server."""
+#: what :func:`report_score` returns for every train sample (verl averages them per step: its console,
+#: TensorBoard and W&B loggers show them as reward extra-info metrics)
+METRIC_KEYS = ("curriculum/stage", "curriculum/promotions", "curriculum/buffer_size", "curriculum/replay_share",
+               "curriculum/stage_success_rate")
+
+
+def report_score(info: Mapping[str, Any], value: float) -> dict[str, float]:
+    """From ``compute_score``: send one completion's score of a curriculum train item to the server; returns the
+    server's metrics (the same keys always, zeros when the server could not be reached)."""
     endpoint = info.get("curriculum")
     if not endpoint or info.get("split") != "train":
-        return
+        return {}
     try:
-        client(endpoint).call("report", int(endpoint["slot"]), [float(value)])
+        metrics = client(endpoint).call("report", int(endpoint["slot"]), [float(value)])
     except (OSError, EOFError) as err:  # the trainer (and its server) went away; the score itself stands
         logger.error("curriculum: could not report a score to %s: %s", endpoint.get("address"), err)
+        metrics = {}
+    return {key: float(metrics.get(key, 0.0)) for key in METRIC_KEYS}

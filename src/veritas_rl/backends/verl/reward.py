@@ -125,7 +125,7 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     if isinstance(extra_info, Mapping) and extra_info.get("curriculum"):  # feedback to the curriculum's server
         from veritas_rl.backends.verl.curriculum import report_score
 
-        report_score(extra_info, result["score"])
+        result.update(report_score(extra_info, result["score"]))  # curriculum/<metric>: logged per step
     return result
 
 
