@@ -92,7 +92,9 @@ def _feed(server, batches, scores=lambda d: [0.0, 1.0 if d[2] % 2 else 0.0]):
 def test_verl_server_resumes_at_the_checkpointed_step(tmp_path):
     settings = VerlCurriculumSettings(file="lgc-v2", failure_replay=True, group_size=2, state_dir=str(tmp_path),
                                       wait_s=5.0).__dict__
-    args = (settings, "lgc-v2", {"task_types": ["operation"]}, 8, 4, 0)
+    from veritas_rl.backends.verl.dataset import IndexPermutation
+
+    args = (settings, "lgc-v2", {"task_types": ["operation"]}, 8, 4, 0, IndexPermutation)
     whole = CurriculumServer(*args)
     stream = _feed(whole, range(10))
     assert any(d[3] == "replay" for d in stream)

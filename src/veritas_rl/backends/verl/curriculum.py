@@ -107,13 +107,13 @@ class CurriculumServer:
     """The schedule behind a socket: ``draw``, ``report``, ``stats``. Runs in a Ray actor or a thread."""
 
     def __init__(self, settings: dict, env: str, base_config: dict, offset: int, batch_size: int, seed: int,
-                 resume_at: int = 0, host: str = "127.0.0.1"):
+                 permutation: type, resume_at: int = 0, host: str = "127.0.0.1"):
         from veritas_rl.curriculum import build_schedule
 
         self.settings = VerlCurriculumSettings(**settings)
         self.schedule, _ = build_schedule(self.settings.spec(), env, base_config, offset=offset,
                                           batch_size=batch_size, group_size=self.settings.group_size,
-                                          lag=self.settings.lag, space=PermutedSpace(seed))
+                                          lag=self.settings.lag, space=PermutedSpace(seed, permutation))
         self.cond = threading.Condition()
         self.log_path = Path(self.settings.state_dir) / "curriculum" / LOG_NAME if self.settings.state_dir else None
         self.written = 0
@@ -203,13 +203,13 @@ class CurriculumServer:
 
 
 def start_server(settings: VerlCurriculumSettings, env: str, base_config: dict, offset: int,
-                 batch_size: int, seed: int) -> dict[str, Any]:
+                 batch_size: int, seed: int, permutation: type) -> dict[str, Any]:
     """Start (or find) this run's server; returns ``{"address": [host, port], "key": hex, "name": ...}``."""
     import dataclasses
 
     name = settings.name or f"veritas-curriculum-{secrets.token_hex(4)}"
     args = (dataclasses.asdict(settings), env, dict(base_config), int(offset), int(batch_size), int(seed),
-            resume_step(settings.state_dir))
+            permutation, resume_step(settings.state_dir))
     try:
         import ray
     except ImportError:  # pragma: no cover - ray comes with verl
@@ -237,13 +237,12 @@ class PermutedSpace:
     """A stage env's tasks in the dataset's seeded order: position ``p`` -> ``task_id_at(perm(p))``; positions
     ``[0, val_size)`` are the validation split (skipped by fresh draws when the stage config is the run's)."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, permutation: type):
         self.seed = int(seed)
+        self.permutation = permutation  # the dataset's IndexPermutation (passed in: no import back up to it)
 
     def __call__(self, stage_env) -> tuple[int, Any]:
-        from veritas_rl.backends.verl.dataset import IndexPermutation
-
-        perm = IndexPermutation(int(stage_env.num_tasks), self.seed)
+        perm = self.permutation(int(stage_env.num_tasks), self.seed)
         return int(stage_env.num_tasks), lambda position: stage_env.task_id_at(perm(position))
 
 
@@ -264,7 +263,7 @@ class DatasetCurriculum:
         self.configs = stage_configs(settings.spec(), dataset.env_name, dataset.env_config)
         self.config_json = [json.dumps(c, sort_keys=True) for c in self.configs]
         self.server = start_server(settings, dataset.env_name, dataset.env_config, dataset.val_size, batch_size,
-                                   dataset.settings.seed)
+                                   dataset.settings.seed, type(dataset.permutation))
 
     def endpoint(self, slot: int) -> dict[str, Any]:
         return {"address": list(self.server["address"]), "key": self.server["key"], "slot": int(slot)}
