@@ -155,6 +155,7 @@ def test_dynamic_batch_budget_follows_the_lengths(run):
     assert sel(cfg, f"{ACTOR}.use_dynamic_bsz") is False and sel(cfg, f"{ACTOR}.ppo_micro_batch_size_per_gpu") == 4
 
 
+@pytest.mark.slow  # a DRY_RUN=1 subprocess (imports verl)
 def test_a_token_budget_below_one_sequence_fails_naming_the_key(run):
     with pytest.raises(ValueError, match=r"ppo_max_token_len_per_gpu \(PPO_MAX_TOKEN_LEN_PER_GPU\)=1000 .* 2048"):
         compose(GRPO, run(env={"PPO_MAX_TOKEN_LEN_PER_GPU": "1000"}))
