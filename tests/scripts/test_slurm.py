@@ -253,10 +253,14 @@ def test_verl_ray_job_dry_run_validates_the_multi_node_command(slurm, workdir):
     out = (workdir / "logs" / f"slurm_{job}.out").read_text()
     err = (workdir / "logs" / f"slurm_{job}.err").read_text()
     assert rc == 0, f"job {job} failed ({rc}):\n{err[-3000:]}"
-    assert re.search(rf"^srun .* -w {slurm.host} \S*ray start --head --node-ip-address 127\.0\.0\.1 --port {port} "
-                     r"--num-gpus 4 --num-cpus 1 --block$", out, flags=re.M), out[:2000]
+    head = re.search(rf"^srun .* -w {slurm.host} \S*ray start --head --node-ip-address ([0-9.]+) --port {port} "
+                     r"--num-gpus 4 --num-cpus 1 --block$", out, flags=re.M)
+    assert head, out[:2000]
+    addresses = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    ipv4 = [a for a in addresses if re.fullmatch(r"[0-9.]+", a) and not a.startswith("127.")]
+    assert head.group(1) == ipv4[0] if ipv4 else head.group(1).startswith("127."), (head.group(1), addresses)
     # the launcher's verl command (stderr) and verl's composed config of it (stdout)
-    for override in (f"+ray_kwargs.ray_init.address=127.0.0.1:{port}", "trainer.nnodes=1",
+    for override in (f"+ray_kwargs.ray_init.address={head.group(1)}:{port}", "trainer.nnodes=1",
                      "trainer.n_gpus_per_node=4", "trainer.total_training_steps=3"):
         assert override in err, override
     assert "composed and validated against verl's schema" in err
