@@ -15,7 +15,8 @@ Both evaluate the same held-out tasks (default difficulty, dense indices [0, eva
 ``--eval-every`` steps (greedy). Output in ``--out``: ``curriculum.png`` (both held-out curves, one plot),
 ``curriculum.md`` (the table), ``results.json``, and the stall check of the uniform arm.
 
-    python benchmarks/curriculum.py --out "$OUT"                 # one H200: ~200 steps per arm, vLLM
+    python benchmarks/curriculum.py --out "$OUT"                 # one H200, vLLM: 60 steps per arm
+    python benchmarks/curriculum.py --arms uniform --out "$OUT"  # one arm per command (the 10-minute limit)
     python benchmarks/curriculum.py --smoke --out /tmp/cur-smoke  # CPU: 2 steps per arm, plumbing only
 """
 
@@ -51,12 +52,12 @@ STALL_GAIN = 0.02
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=200, help="GRPO steps per arm (default: 200)")
+    p.add_argument("--steps", type=int, default=60, help="GRPO steps per arm (default: 60)")
     p.add_argument("--eval-size", type=int, default=200, help="held-out tasks (default: 200)")
-    p.add_argument("--eval-every", type=int, default=20, help="held-out evaluation every N steps (default: 20)")
+    p.add_argument("--eval-every", type=int, default=10, help="held-out evaluation every N steps (default: 10)")
     p.add_argument("--prompts-per-step", type=int, default=16, help="prompts per step (default: 16)")
     p.add_argument("--num-generations", type=int, default=8, help="completions per prompt (default: 8)")
-    p.add_argument("--max-new-tokens", type=int, default=256, help="tokens per completion (default: 256)")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="tokens per completion (default: 128)")
     p.add_argument("--learning-rate", type=float, default=1e-5, help="learning rate (default: 1e-5)")
     p.add_argument("--model", default=None, help="hub id or local dir (default: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--no-vllm", action="store_true", help="transformers generate() instead of vLLM (GPU default)")
