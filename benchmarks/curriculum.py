@@ -76,7 +76,7 @@ def arm_settings(args, arm: str, out: Path) -> dict:
              num_generations=args.num_generations, batch_size=per_step, grad_accum=1,
              max_new_tokens=args.max_new_tokens, learning_rate=args.learning_rate, eval_size=args.eval_size,
              eval_steps=args.eval_every, eval_batch_size=64, train_size=max(per_step, 64), seed=args.seed,
-             output_dir=str(out / "runs"), run_name=arm, save_steps=max(args.steps, 1), save_total_limit=1,
+             output_dir=str(out / "runs"), run_name=f"{arm}-{time.strftime('%Y%m%d-%H%M%S')}", save_steps=max(args.steps, 1), save_total_limit=1,
              save_final_model=False, zero_reward_patience=0, logging_steps=1,
              use_vllm=bool(torch.cuda.is_available() and not args.no_vllm and not args.smoke))
     if s["use_vllm"]:
@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not arms:
         raise SystemExit(f"--arms: unknown {unknown}; choose from: uniform, curriculum")
     rows = [run_arm(args, arm, out) for arm in arms]
+    earlier = out / "results.json"  # arms run by earlier commands into the same --out join the table and plot
+    if earlier.is_file():
+        kept = [r for r in json.loads(earlier.read_text(encoding="utf-8")) if r["arm"] not in arms]
+        rows = sorted(kept + rows, key=lambda r: ["uniform", "curriculum"].index(r["arm"]))
     (out / "results.json").write_text(json.dumps(rows, indent=2, default=str) + "\n", encoding="utf-8")
     text = table(rows)
     uniform = next((r for r in rows if r["arm"] == "uniform"), None)
