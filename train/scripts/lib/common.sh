@@ -603,7 +603,7 @@ vr_rl_overrides() {
   if [[ -n ${ENV_MIXTURE//[[:space:]]/} ]]; then  # validated (every component built) and rendered for Hydra
     mixture=$("$PYTHON" -m veritas_rl.backends.verl.mixture "$ENV_MIXTURE") || vr_die "ENV_MIXTURE is not a valid mixture (see above)"
     env=mix
-    [[ $DATASET_GROUP_BY != "${VR_VAR_DEFAULT[DATASET_GROUP_BY]}" ]] || DATASET_GROUP_BY=env
+    [[ $DATASET_GROUP_BY != "${VR_VAR_DEFAULT[DATASET_GROUP_BY]}" ]] || DATASET_GROUP_BY="env"
   fi
   vr_check_int TRAIN_BATCH_SIZE 1
   [[ -n $PPO_MINI_BATCH_SIZE ]] || PPO_MINI_BATCH_SIZE=$((TRAIN_BATCH_SIZE < 16 ? TRAIN_BATCH_SIZE : 16))
