@@ -45,7 +45,13 @@ vr_args "$@"
 vr_setup_common sft "$(vr_abspath "$SFT_SAVE_DIR")"
 vr_check_int SFT_TRAIN_BATCH_SIZE 1
 if [[ -z $SFT_MICRO_BATCH_SIZE_PER_GPU ]]; then  # each rank's rows per step must split into whole micro batches
-  per_rank=$((SFT_TRAIN_BATCH_SIZE / (GPU_COUNT * NNODES)))
+  # the user's Hydra overrides of the batch and the GPUs win over the variables, as they do for verl
+  batch=$(vr_effective SFT_TRAIN_BATCH_SIZE data.train_batch_size)
+  gpus=$(vr_effective GPU_COUNT trainer.n_gpus_per_node)
+  nodes=$(vr_effective NNODES trainer.nnodes)
+  [[ $batch =~ ^[1-9][0-9]*$ && $gpus =~ ^[1-9][0-9]*$ && $nodes =~ ^[1-9][0-9]*$ ]] ||
+    { batch=$SFT_TRAIN_BATCH_SIZE gpus=$GPU_COUNT nodes=$NNODES; }
+  per_rank=$((batch / (gpus * nodes)))
   SFT_MICRO_BATCH_SIZE_PER_GPU=8
   while ((SFT_MICRO_BATCH_SIZE_PER_GPU > 1 && per_rank % SFT_MICRO_BATCH_SIZE_PER_GPU)); do
     SFT_MICRO_BATCH_SIZE_PER_GPU=$((SFT_MICRO_BATCH_SIZE_PER_GPU - 1))
