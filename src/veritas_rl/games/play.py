@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from veritas_rl.games import spiel
-from veritas_rl.games.episode import EpisodeConfig, GameEpisode
+from veritas_rl.games.episode import EpisodeConfig, GameEpisode, outcome_of
 from veritas_rl.games.moves import Move, Turn
 from veritas_rl.games.opponents import parse_rung
 
@@ -44,17 +44,7 @@ class GameResult:
     @property
     def outcome(self) -> str:
         """``win`` / ``draw`` / ``loss`` for the policy's seat, or ``illegal``."""
-        if self.illegal_move:
-            return "illegal"
-        mine = self.returns[self.seat]
-        others = [r for p, r in enumerate(self.returns) if p != self.seat]
-        if not others:
-            return "draw"
-        if all(r < mine for r in others):
-            return "win"
-        if any(r > mine for r in others):
-            return "loss"
-        return "draw"
+        return "illegal" if self.illegal_move else outcome_of(self.returns, self.seat)
 
     def policy_samples(self) -> list[dict[str, Any]]:
         """The policy's turns as ``{"prompt", "completion", "action", "legal"}`` rows (for multi-turn training).

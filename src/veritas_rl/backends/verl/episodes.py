@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from veritas_rl.envs.base import Score
+from veritas_rl.jsonio import parse_json_object
 
 __all__ = [
     "AGENT_LOOP_CONFIG",
@@ -139,10 +140,7 @@ def episode_config_from(extra_info: Any):
 
     raw = extra_info.get("episode") if isinstance(extra_info, Mapping) else None
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"extra_info['episode'] is not valid JSON ({err.msg}): {raw!r:.120}") from None
+        raw = parse_json_object("extra_info['episode']", raw)
     if not isinstance(raw, Mapping):
         raise ValueError(f"extra_info['episode'] must be an episode config (a dict or its JSON), got {raw!r:.120}")
     valid = {f.name for f in dataclasses.fields(EpisodeConfig)}
