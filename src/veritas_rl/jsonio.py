@@ -18,6 +18,16 @@ def parse_json_object(key: str, text: str) -> dict[str, Any]:
     return value
 
 
+def load_yaml(text: str, source: str) -> Any:
+    """``text`` parsed with ``yaml.safe_load`` (YAML or JSON); a ``ValueError`` naming ``source`` otherwise."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{source} is not valid YAML: {err}") from None
+
+
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """The JSON objects of a JSON-lines file (blank lines skipped); bad lines raise naming ``path:line``."""
     with open(path, encoding="utf-8") as fh:

@@ -33,6 +33,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+from veritas_rl.jsonio import load_yaml
+
 #: the defaults of failure replay (the issue's numbers)
 REPLAY_DEFAULTS: dict[str, Any] = {
     "enabled": False,
@@ -217,8 +219,6 @@ def ladder_names() -> list[str]:
 
 def read_document(spec: str | Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
     """``(document, source)`` for a mapping, a shipped ladder name or a YAML/JSON file path."""
-    import yaml
-
     if spec is None:
         return {}, "<no curriculum file>"
     if isinstance(spec, Mapping):
@@ -233,10 +233,7 @@ def read_document(spec: str | Mapping[str, Any] | None) -> tuple[dict[str, Any],
             raise ValueError(f"curriculum={text_spec!r} is neither a file nor a shipped ladder; "
                              f"ladders: {', '.join(ladder_names())}")
         text, source = path.read_text(encoding="utf-8"), str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ValueError(f"{source} is not valid YAML/JSON: {err}") from None
+    data = load_yaml(text, source)
     if not isinstance(data, dict):
         raise ValueError(f"{source} must hold a mapping with 'curriculum' and/or 'failure_replay'")
     return data, source

@@ -47,6 +47,7 @@ from functools import reduce
 from typing import Any, ClassVar, Mapping
 
 from veritas_rl.envs.base import Env, Score, Task, make, register_env, resolve_name, seeded_rng
+from veritas_rl.jsonio import load_yaml
 
 #: task id of component ``c``'s task ``t``: ``c * ID_STRIDE + t``
 ID_STRIDE = 10**12
@@ -281,12 +282,7 @@ def load_mixture(text: str, where: str = "ENV_MIXTURE") -> dict[str, Any]:
         path = Path(stripped).expanduser()
         if not path.is_file():
             raise ValueError(f"{where}={stripped!r}: neither JSON (starting with [ or {{) nor an existing YAML file")
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ValueError(f"{where}: {path} is not valid YAML: {e}") from None
+        data = load_yaml(path.read_text(encoding="utf-8"), f"{where}: {path}")
         if isinstance(data, Mapping) and "mixture" in data and "components" not in data:
             data = data["mixture"]  # a recipe file: its mixture section
     return mixture_config(data, where)

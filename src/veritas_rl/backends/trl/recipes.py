@@ -24,6 +24,8 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping
 
+from veritas_rl.jsonio import load_yaml
+
 log = logging.getLogger(__name__)
 
 #: recipe keys that are not TrainSettings fields
@@ -40,15 +42,10 @@ def valid_keys() -> list[str]:
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """The recipe at ``path`` as settings values (keys checked, types coerced, ``mixture`` expanded)."""
-    import yaml
-
     path = Path(path).expanduser()
     if not path.is_file():
         raise ValueError(f"--config {str(path)!r}: no such recipe file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ValueError(f"recipe {path}: not valid YAML: {e}") from None
+    data = load_yaml(path.read_text(encoding="utf-8"), f"recipe {path}")
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
