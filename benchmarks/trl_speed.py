@@ -117,23 +117,33 @@ def measure(system: str, args: argparse.Namespace, out: Path) -> dict:
     timed = times[args.warmup:] or times
     per_step = statistics.median(timed)
     tok_s = statistics.fmean(completions * n / t for n, t in zip(lengths[args.warmup:] or lengths, timed))
+    later = steps[args.warmup:] or steps
+    phases = {k: round(statistics.median(float(r.get(f"timing_s/{k}", 0.0)) for r in later), 3)
+              for k in ("gen", "sync_weights", "reward", "update")}  # backends/trl/timing.py
+    decode = [completions * float(r.get("completions/mean_length", 0.0)) / float(r["timing_s/gen"])
+              for r in later if float(r.get("timing_s/gen", 0.0)) > 0]
     return {
         "system": system, "steps": len(times), "s_per_step": round(per_step, 2), "step_times": times,
         "mean_completion_tokens": round(statistics.fmean(lengths), 1) if lengths else None,
         "generated_tok_s": round(tok_s), "startup_s": round(wall - sum(times[1:]), 1),
         "gpu_util_mean": None if gpu.mean is None else round(gpu.mean, 1), "wall_s": round(wall, 1),
-        "rewards": [r.get("reward") for r in steps], "settings": s.to_dict(),
+        "rewards": [r.get("reward") for r in steps], "settings": s.to_dict(), "median_s": phases,
+        "decode_tok_s": round(statistics.fmean(decode)) if decode else None,
     }
 
 
 def markdown(rows: list[dict], args: argparse.Namespace) -> str:
     lines = [f"{args.env} {args.env_config}, {args.prompts} prompts x {args.num_generations} completions, "
              f"<= {args.max_new_tokens} tokens, {args.steps} steps ({args.warmup} warm-up)", "",
-             "| system | s/step after warm-up | generated tok/s | mean completion tokens | start-up s | GPU util (mean) |",
-             "|---|---|---|---|---|---|"]
+             "| system | s/step after warm-up | gen / sync / reward / update s | generated tok/s (per step) | "
+             "decode tok/s (per gen s) | mean completion tokens | start-up s | GPU util (mean) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         util = "-" if r["gpu_util_mean"] is None else f"{r['gpu_util_mean']:.0f}%"
-        lines.append(f"| TRL + {r['system']} | {r['s_per_step']} | {r['generated_tok_s']:,} | "
+        ph = r["median_s"]
+        decode = "-" if r["decode_tok_s"] is None else f"{r['decode_tok_s']:,}"
+        lines.append(f"| TRL + {r['system']} | {r['s_per_step']} | {ph['gen']:.2f} / {ph['sync_weights']:.2f} / "
+                     f"{ph['reward']:.2f} / {ph['update']:.2f} | {r['generated_tok_s']:,} | {decode} | "
                      f"{r['mean_completion_tokens']} | {r['startup_s']} | {util} |")
     return "\n".join(lines) + "\n"
 

@@ -11,6 +11,7 @@ from veritas_rl.cli import main
 from veritas_rl.envs import make
 from veritas_rl.backends.trl.runner import run
 from veritas_rl.backends.trl.settings import build_settings
+from veritas_rl.backends.trl.timing import StepTimer
 
 pytestmark = pytest.mark.slow
 
@@ -95,6 +96,19 @@ def test_grpo_two_steps_then_resume_equals_four_straight(smollm2_dir, tmp_path):
         assert (b.run_dir / name).is_file(), name
     lines = [json.loads(x) for x in (b.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if "reward" in x] == [1, 2, 3, 4]
+
+    # where each step went (timing_s/*): one batch per step here, so every step generated and scored
+    timer = next(c for c in b.trainer.callback_handler.callbacks if isinstance(c, StepTimer))
+    assert len(timer.rows) == 4
+    for line, row in zip((x for x in lines if "reward" in x), timer.rows):
+        assert line["timing_s/step"] == pytest.approx(row["step"])
+        assert row["step"] >= row["rollout"] >= row["gen"] + row["reward"] > 0
+        assert row["gen"] > 0 and row["reward"] > 0 and row["sync_weights"] == 0  # no vLLM on a CPU
+        assert row["update"] == pytest.approx(row["step"] - row["rollout"]) and row["update"] > 0
+        assert 0 < line["timing_s/gen_share"] < 1
+    assert b.report["timing"]["steps"] == 4 and b.report["timing"]["warmup_steps_left_out"] == 1
+    assert b.report["timing"]["median_step"] == pytest.approx(sorted(r["step"] for r in timer.rows[1:])[1], abs=1e-3)
+    assert "Median seconds per step" in (b.run_dir / "report.md").read_text()
 
 
 def test_held_out_curve_scores_the_weights_of_each_step(smollm2_dir, tmp_path):

@@ -79,6 +79,14 @@ def markdown(report: dict[str, Any], has_plot: bool) -> str:
         f"| after | {after.get('n', '-')} | {_pct(after.get('accuracy'))} | {_pct(after.get('mean_score'))} |",
         "",
     ]
+    timing = report.get("timing")
+    if timing:
+        phases = ("step", "rollout", "gen", "sync_weights", "reward", "update")
+        lines += [f"Median seconds per step (`timing_s/*`, {timing['steps'] - timing['warmup_steps_left_out']} steps "
+                  f"after the first {timing['warmup_steps_left_out']}; generation share "
+                  f"{100 * timing['median_gen_share']:.0f}%):", "",
+                  "| " + " | ".join(phases) + " |", "|" + "---|" * len(phases),
+                  "| " + " | ".join(f"{timing[f'median_{k}']:.2f}" for k in phases) + " |", ""]
     if has_plot:
         lines += ["![reward per step](reward.png)", ""]
     return "\n".join(lines)

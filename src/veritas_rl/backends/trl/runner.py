@@ -319,6 +319,12 @@ def run(s: TrainSettings, callbacks: Any = ()) -> RunResult:
 
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(ConsoleProgress(run_dir / "metrics.jsonl"))
+    timer = None
+    if s.mode == "grpo":  # timing_s/* per step: where the step goes (backends/trl/timing.py)
+        from veritas_rl.backends.trl.timing import StepTimer
+
+        timer = StepTimer(trainer)
+        trainer.add_callback(timer)
     for callback in callbacks:
         trainer.add_callback(callback)
     breaker = None
@@ -367,6 +373,7 @@ def run(s: TrainSettings, callbacks: Any = ()) -> RunResult:
         "after": after,
         "settings": s.to_dict(),
         "eval_curve": curve.points if curve is not None else None,
+        "timing": _timing(timer),
     }
     if curve is not None:
         plot_curve(curve.points, run_dir / "eval_curve.png", f"{env.name}: held-out greedy accuracy per step")
@@ -374,6 +381,14 @@ def run(s: TrainSettings, callbacks: Any = ()) -> RunResult:
     log.info("report: %s", ", ".join(str(p) for p in paths.values()))
     return RunResult(run_dir=run_dir, steps=trainer.state.global_step, stopped_by=stopped_by, before=before,
                      after=after, report=report, trainer=trainer)
+
+
+def _timing(timer) -> dict | None:
+    if timer is None:
+        return None
+    from veritas_rl.backends.trl.timing import summarise
+
+    return summarise(timer.rows)
 
 
 def _device_name(device: str) -> str:
