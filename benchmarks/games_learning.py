@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--legal-move-bonus", type=float, default=0.0, help="shaping per legal move (default: 0)")
     p.add_argument("--lora-rank", type=int, default=0, help="0 = full fine-tuning (default: 0)")
     p.add_argument("--use-vllm", action="store_true", help="training rollouts through TRL's colocated vLLM")
+    p.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3,
+                   help="GPU share of the colocated vLLM engine (default: 0.3)")
+    p.add_argument("--max-train-minutes", type=float, default=0.0,
+                   help="stop game-mode training after this many minutes, then evaluate (default: 0 = no limit)")
     p.add_argument("--eval-batch-size", type=int, default=100, help="games answered per generate call (default: 100)")
     p.add_argument("--label", default=None, help="model name in the table (default: from --model)")
     p.add_argument("--out", default="games-learning-out", help="output dir (default: ./games-learning-out)")
@@ -68,7 +72,8 @@ def _settings(args, run_dir: Path, name: str, **over):
     base = {"env": "openspiel", "output_dir": str(run_dir), "run_name": name, "learning_rate": args.learning_rate,
             "max_new_tokens": args.max_new_tokens, "num_generations": args.num_generations,
             "batch_size": args.games_per_step * args.num_generations, "lora_rank": args.lora_rank,
-            "use_vllm": args.use_vllm, "zero_reward_patience": 0, "report_to": "none", "save_total_limit": 1}
+            "use_vllm": args.use_vllm, "vllm_gpu_memory_utilization": args.vllm_gpu_memory_utilization,
+            "zero_reward_patience": 0, "report_to": "none", "save_total_limit": 1}
     if args.smoke:
         base.update(lora_rank=4, lora_alpha=8, cpu_threads=1, max_new_tokens=8, batch_size=4, num_generations=2)
     base.update(over)
@@ -82,6 +87,22 @@ def _evaluate(model, tokenizer, args, label: str, opponents, games: int, seed: i
     gen = BatchGenerator(model, tokenizer, max_new_tokens=8 if args.smoke else args.max_new_tokens)
     return {opp: evaluate_batched(gen, label, opp, [CASE], games, seed, episode="game", batch_size=args.eval_batch_size)
             for opp in opponents}
+
+
+def _save(out: Path, report: dict) -> None:
+    """Write the report so far (a run cut short still leaves every finished stage on disk)."""
+    (out / "games_learning.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _free() -> None:
+    """Hand the cached GPU memory of dropped models back (vLLM checks free memory when it starts)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _load(spec: str):
@@ -165,12 +186,17 @@ def main(argv=None) -> int:
     model, tok = _load(args.model)
     report["stages"]["before"] = _evaluate(model, tok, args, f"{name} (untrained)", args.eval_opponents,
                                            args.eval_games)
+    _save(out, report)
     del model
+    _free()
 
     start = args.model
     if args.warmup_steps:
         t0 = time.perf_counter()
-        warm = run(_settings(args, runs, "warmup", env_config={"reward_mode": "legal", "cases": [CASE],
+        # the warm-up generates with transformers even under --use-vllm: TRL's colocated vLLM engine sets up
+        # torch.distributed for its process, and one process gets one engine (the game stage's)
+        warm = run(_settings(args, runs, "warmup", use_vllm=False,
+                             env_config={"reward_mode": "legal", "cases": [CASE],
                                                                "num_tasks_per_case": 4096},
                              max_steps=args.warmup_steps, train_size=max(64, args.warmup_steps * args.games_per_step),
                              eval_size=8 if args.smoke else 100))
@@ -180,13 +206,16 @@ def main(argv=None) -> int:
         report["stages"]["warmup"] = {"seconds": round(time.perf_counter() - t0, 1), "run_dir": str(warm.run_dir),
                                       "held_out_legal": warm.after,
                                       "eval": _evaluate(model, tok, args, label, args.eval_opponents, args.eval_games)}
+        _save(out, report)
         del model
+    _free()
 
     curve = win_rate_curve(args, out / "curve.jsonl")
     (out / "curve.jsonl").write_text("", encoding="utf-8")
     t0 = time.perf_counter()
     game = run(_settings(args, runs, "game", model=start, env_config={"cases": [CASE]}, episode="game",
                          opponent=args.opponent, legal_move_bonus=args.legal_move_bonus, max_steps=args.steps,
+                         max_train_minutes=args.max_train_minutes,
                          train_size=max(64, args.steps * args.games_per_step), eval=False), callbacks=[curve])
     train_seconds = time.perf_counter() - t0
     model, tok = _load(str(game.run_dir / "final"))
@@ -207,7 +236,7 @@ def main(argv=None) -> int:
             rows += markdown_rows(rep)
     table = "\n".join(rows) + "\n"
     (out / "games_learning.md").write_text(table, encoding="utf-8")
-    (out / "games_learning.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    _save(out, report)
     if curve.points:
         plot(curve.points, out / "win_rate.png", f"{name}: {CASE} vs random while training")
     print(table)
