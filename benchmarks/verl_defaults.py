@@ -27,6 +27,8 @@ On one lent H200 (verl 0.9.1 + vLLM staged into /root/site; the Qwen GGUF staged
 On nvidia-h200-x2 (then -x4 for 4):
     PYTHONPATH=/root/site:$PWD/src python3 benchmarks/verl_defaults.py --mode scaling --gpus 1,2 --out "$OUT"
 The image has no flash-attn: the new defaults pick sdpa themselves; the old config sets ATTN_IMPLEMENTATION=sdpa.
+The site on PYTHONPATH must not hold trl 1.x (verl 0.9.1 imports trl's value-head model whenever trl is importable;
+the launcher refuses to start then) and needs hydra's antlr4 4.9.3 (docs/troubleshooting.md).
 """
 
 from __future__ import annotations

@@ -835,3 +835,23 @@ def test_trl_without_a_value_head_model_is_reported(monkeypatch):
     monkeypatch.setitem(sys.modules, "trl", None)
     monkeypatch.setattr(validate.importlib.util, "find_spec", lambda name: None)
     assert validate.trl_conflict() is None
+
+
+def test_the_installed_verl_imports_the_value_head_model():
+    from veritas_rl.backends.verl import validate
+
+    assert validate.verl_imports_value_head()  # verl 0.9.1's monkey_patch.py, read from the installed package
+
+
+def test_a_real_launch_in_an_environment_with_trl_1_stops_before_verl_starts(run, tmp_path):
+    """The dev environment holds verl 0.9.1 and trl 1.16 (no value-head model): a real run must stop at once."""
+    from veritas_rl.backends.verl import validate
+
+    if validate.trl_conflict() is None:
+        pytest.skip("this environment has no verl/trl conflict")
+    proc = run("lgc-v2-RL-GRPO-trainer.sh", dry="0", env={"VALIDATE": "0"}, check=False, timeout=120)
+    assert proc.returncode != 0
+    assert "pip uninstall trl" in proc.stderr
+    assert "this Python environment cannot run verl" in proc.stderr.strip().splitlines()[-1]  # the last word
+    run_dir = re.search(r"checkpoints in (\S+),", proc.stderr).group(1)
+    assert not Path(run_dir).exists()  # stopped before the run dirs (and verl) were made

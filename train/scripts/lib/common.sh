@@ -780,6 +780,9 @@ vr_launch() {
     "$PYTHON" -m veritas_rl.backends.verl.validate "$entry" --quiet -- "${overrides[@]}" ||
       vr_die "the command above does not fit verl's config (reason above); VALIDATE=0 skips this check"
   fi
+  # always, VALIDATE=0 too: a trl without the value-head model verl 0.9.1 imports kills the actor minutes in
+  "$PYTHON" -m veritas_rl.backends.verl.validate "$entry" --env-only ||
+    vr_die "this Python environment cannot run verl (reason above)"
   mkdir -p "$RUN_DIR" "$HYDRA_DIR" "$WANDB_DIR"
   exec "${cmd[@]}" "${overrides[@]}"
 }

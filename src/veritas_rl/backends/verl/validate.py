@@ -529,9 +529,22 @@ TRL_CONFLICT = (
 )
 
 
+def verl_imports_value_head() -> bool:
+    """Whether the installed verl's ``monkey_patch.py`` imports trl's value-head model (verl 0.9.1 does, whenever
+    trl is importable); read from verl's own source so a verl that stops doing it is not refused."""
+    try:
+        spec = importlib.util.find_spec("verl.models.transformers.monkey_patch")
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        return False
+    source = Path(spec.origin).read_text(encoding="utf-8", errors="replace")
+    return "import AutoModelForCausalLMWithValueHead" in source
+
+
 def trl_conflict() -> str | None:
     """Why verl 0.9.1 will fail at model init in this environment because of trl, or None."""
-    if importlib.util.find_spec("trl") is None:
+    if importlib.util.find_spec("trl") is None or not verl_imports_value_head():
         return None
     for name in ("trl.experimental.ppo", "trl"):  # the two places verl's monkey_patch.py imports it from
         try:
@@ -567,6 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("entry", choices=sorted(ENTRIES), help="ppo = verl.trainer.main_ppo, sft = verl.trainer.sft_trainer")
     parser.add_argument("--quiet", action="store_true", help="validate only; do not print the composed config")
+    parser.add_argument("--env-only", action="store_true",
+                        help="only check the Python environment for what would kill the run minutes in (a trl "
+                        "without the value-head model verl imports); exit 2 naming the fix")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides; put them after `--`")
     return parser
 
@@ -585,6 +601,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[validate] %(message)s", stream=sys.stderr)
     overrides = [*args.overrides, *extra]
+    if args.env_only:
+        conflict = trl_conflict()
+        if conflict:
+            print(f"error: {conflict}", file=sys.stderr)
+            return 2
+        return 0
     try:
         cfg = validate(args.entry, overrides)
     except ValueError as err:
