@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The project's pending GPU measurements, run in the background on a lent machine (../shared/gpu/README.md),
+# with the results gathered into $OUT on every `status` call, so a machine taken back mid-run still leaves
+# every finished stage behind. Not part of the product: a driver for benchmarks/*.py.
+#
+#   bash benchmarks/gpu_session.sh launch PLAN   copy the tree to /root/repo, prepare, start PLAN in the background
+#   bash benchmarks/gpu_session.sh status        progress + GPU, and $OUT/res.tgz (logs, JSON, Markdown, PNG)
+#
+# Plans (one at a time; `launch` of another plan while one runs is refused):
+#   learning  TRL learning runs side by side on one GPU (each its own process, so each gets one vLLM engine):
+#             games (Qwen-0.5B, tic_tac_toe vs random, game mode), curriculum (uniform arm, then curriculum arm),
+#             MaxEnt vs GRPO (arithmetic, SmolLM2). Wall times are shared-GPU times: learning figures only.
+#   verl      benchmarks/verl_defaults.py new, then old (one GPU to itself: these are timings).
+#
+# Expects ../shared/gpu/stage.py --qwen --pins verl-gpu-pins.txt staged into /root/site, with hydra's antlr4 4.9.3
+# sdist carried as /root/stage/antlr49.sdist (not installed into /root/site: math-verify's 4.13.2 is). verl runs
+# with PYTHONPATH=/root/antlr49:/root/siteverl (the site without trl: verl 0.9.1 imports trl's value-head model).
+# Knobs: GAMES_MINUTES (6), CURRICULUM_STEPS (60), MAXENT_STEPS (100), VERL_STEPS (30).
+set -uo pipefail
+R=/root/res
+export VERITAS_GGUF_DIR=/root/stage VERITAS_MODELS_DIR=/root/models HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 \
+  TOKENIZERS_PARALLELISM=false TRL_EXPERIMENTAL_SILENCE=1
+SITE=/root/site:/root/repo/src
+VERL_SITE=/root/antlr49:/root/siteverl:/root/repo/src
+
+prepare() {
+  if [[ ! -d /root/antlr49/antlr4 && -f /root/stage/antlr49.sdist ]]; then
+    cp /root/stage/antlr49.sdist /tmp/antlr4-python3-runtime-4.9.3.tar.gz
+    python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /root/antlr49 \
+      /tmp/antlr4-python3-runtime-4.9.3.tar.gz > "$R/antlr.log" 2>&1
+  fi
+  mkdir -p /root/siteverl
+  local x
+  for x in /root/site/*; do
+    case ${x##*/} in trl | trl-*) ;; *) ln -sfn "$x" /root/siteverl/ ;; esac
+  done
+  PYTHONPATH=$SITE python3 -c "from veritas_rl.models import embedded_model_dir as d; print(d(name='qwen2.5-coder-0.5b')); print(d(name='smollm2-135m'))" \
+    > "$R/models.txt" 2> "$R/models.err"
+  echo "prepared $(date -u +%T): $(tr '\n' ' ' < "$R/models.txt")" >> "$R/phase"
+}
+
+plan_learning() {
+  cd /root/repo || exit 1
+  PYTHONPATH=$SITE python3 benchmarks/games_learning.py --model embedded:qwen2.5-coder-0.5b --use-vllm \
+    --vllm-gpu-memory-utilization 0.2 --warmup-steps 0 --steps 1000 --learning-rate 5e-6 \
+    --max-train-minutes "${GAMES_MINUTES:-6}" --curve-every 15 --out "$R/games-qwen" > "$R/games-qwen.log" 2>&1 &
+  (for arm in uniform curriculum; do
+     PYTHONPATH=$SITE python3 benchmarks/curriculum.py --arms "$arm" --steps "${CURRICULUM_STEPS:-60}" \
+       --out "$R/curriculum" > "$R/curriculum-$arm.log" 2>&1
+   done) &
+  PYTHONPATH=$SITE python3 benchmarks/maxent_vs_grpo.py --case arithmetic --steps "${MAXENT_STEPS:-100}" \
+    --eval-steps 20 --out "$R/maxent" > "$R/maxent.log" 2>&1 &
+  wait
+}
+
+plan_verl() {
+  cd /root/repo || exit 1
+  local qwen config
+  qwen=$(head -1 "$R/models.txt")
+  for config in new old; do
+    PYTHONPATH=$VERL_SITE python3 benchmarks/verl_defaults.py --out "$R/verl" --configs "$config" --model-dir "$qwen" \
+      --steps "${VERL_STEPS:-30}" > "$R/verl-$config.log" 2>&1
+  done
+}
+
+case ${1:-status} in
+  launch)
+    plan=${2:?usage: gpu_session.sh launch learning|verl}
+    declare -F "plan_$plan" > /dev/null || { echo "unknown plan '$plan'; choose from: learning, verl" >&2; exit 2; }
+    if [[ -f /root/session.pid ]] && kill -0 "$(cat /root/session.pid)" 2> /dev/null; then
+      echo "a plan is still running (pid $(cat /root/session.pid)); see: gpu_session.sh status" >&2
+      exit 2
+    fi
+    mkdir -p "$R"
+    rm -rf /root/repo && mkdir -p /root/repo && cp -r . /root/repo/ && rm -rf /root/repo/.device
+    setsid nohup bash -c "source /root/repo/benchmarks/gpu_session.sh lib; echo \"$plan started \$(date -u +%T)\" >> $R/phase; \
+      prepare; plan_$plan; echo \"$plan done \$(date -u +%T)\" >> $R/phase" > "$R/session-$plan.log" 2>&1 < /dev/null &
+    echo $! > /root/session.pid
+    echo "launched $plan (pid $!)"
+    ;;
+  status)
+    cat "$R/phase" 2> /dev/null
+    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2> /dev/null
+    for f in "$R"/*.log; do
+      [[ -e $f ]] || continue
+      echo "== ${f##*/}"
+      tail -n 3 "$f" | tr '\r' '\n' | tail -n 3 | cut -c1-240
+    done
+    if [[ -n ${OUT:-} ]]; then
+      mkdir -p "$OUT"
+      (cd "$R" && tar czf "$OUT/res.tgz" --exclude=runs --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' .)
+    fi
+    ;;
+  lib) ;;  # sourced by `launch` for the functions above
+  *)
+    echo "usage: gpu_session.sh launch learning|verl | status" >&2
+    exit 2
+    ;;
+esac
