@@ -1,7 +1,9 @@
 #!/usr/bin/env python
 """Whole-game RL that wins: GRPO on tic_tac_toe against ``random`` in game mode (TRL backend), win rate before/after.
 
-    python benchmarks/games_learning.py --steps 300 --out "$OUT"            # one GPU (the lead's run)
+    python benchmarks/games_learning.py --model embedded:qwen2.5-coder-0.5b --use-vllm --warmup-steps 0 \
+        --learning-rate 5e-6 --steps 1000 --max-train-minutes 6 --out "$OUT"   # one GPU, the stronger embedded model
+    python benchmarks/games_learning.py --steps 300 --out "$OUT"            # one GPU, SmolLM2 (needs the warm-up)
     python benchmarks/games_learning.py --smoke --out /tmp/games-smoke       # CPU check of the plumbing (~3 min)
 
 Stages, all with the code behind ``veritas train grpo`` (:func:`veritas_rl.backends.trl.runner.run`):
