@@ -11,11 +11,12 @@
 #             games (Qwen-0.5B, tic_tac_toe vs random, game mode), curriculum (uniform arm, then curriculum arm),
 #             MaxEnt vs GRPO (arithmetic, SmolLM2). Wall times are shared-GPU times: learning figures only.
 #   verl      benchmarks/verl_defaults.py new, then old (one GPU to itself: these are timings).
+#   verl_games  benchmarks/verl_gpu.py openspiel-game: whole games through verl's agent loop, Qwen-0.5B.
 #
 # Expects ../shared/gpu/stage.py --qwen --pins verl-gpu-pins.txt staged into /root/site, with hydra's antlr4 4.9.3
 # sdist carried as /root/stage/antlr49.sdist (not installed into /root/site: math-verify's 4.13.2 is). verl runs
 # with PYTHONPATH=/root/antlr49:/root/siteverl (the site without trl: verl 0.9.1 imports trl's value-head model).
-# Knobs: GAMES_MINUTES (6), CURRICULUM_STEPS (60), MAXENT_STEPS (100), VERL_STEPS (30).
+# Knobs: GAMES_MINUTES (6), CURRICULUM_STEPS (60), MAXENT_STEPS (100), VERL_STEPS (30), VERL_GAME_STEPS (6).
 set -uo pipefail
 R=/root/res
 export VERITAS_GGUF_DIR=/root/stage VERITAS_MODELS_DIR=/root/models HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 \
@@ -63,10 +64,17 @@ plan_verl() {
   done
 }
 
+plan_verl_games() {  # game episodes through verl's agent loop (GameAgentLoop), Qwen-0.5B, a few steps
+  cd /root/repo || exit 1
+  PYTHONPATH=$VERL_SITE python3 benchmarks/verl_gpu.py --out "$R/verl-games" --parts openspiel-game \
+    --steps "${VERL_GAME_STEPS:-6}" --model-dir "$(head -1 "$R/models.txt")" --timeout 540 \
+    --override actor_rollout_ref.rollout.enforce_eager=True > "$R/verl-games.log" 2>&1
+}
+
 case ${1:-status} in
   launch)
-    plan=${2:?usage: gpu_session.sh launch learning|verl}
-    declare -F "plan_$plan" > /dev/null || { echo "unknown plan '$plan'; choose from: learning, verl" >&2; exit 2; }
+    plan=${2:?usage: gpu_session.sh launch learning|verl|verl_games}
+    declare -F "plan_$plan" > /dev/null || { echo "unknown plan '$plan'; choose from: learning, verl, verl_games" >&2; exit 2; }
     if [[ -f /root/session.pid ]] && kill -0 "$(cat /root/session.pid)" 2> /dev/null; then
       echo "a plan is still running (pid $(cat /root/session.pid)); see: gpu_session.sh status" >&2
       exit 2
@@ -93,7 +101,7 @@ case ${1:-status} in
     ;;
   lib) ;;  # sourced by `launch` for the functions above
   *)
-    echo "usage: gpu_session.sh launch learning|verl | status" >&2
+    echo "usage: gpu_session.sh launch learning|verl|verl_games | status" >&2
     exit 2
     ;;
 esac
