@@ -95,6 +95,7 @@ def parse_sets(items: list[str]) -> dict:
 def measure(system: str, args: argparse.Namespace, out: Path) -> dict:
     from veritas_rl.backends.trl.runner import run
     from veritas_rl.backends.trl.settings import build_settings
+    from veritas_rl.backends.trl.timing import KEYS as TIMING_KEYS, summarise as summarise_timing
 
     completions = args.prompts * args.num_generations
     overrides = {
@@ -117,9 +118,9 @@ def measure(system: str, args: argparse.Namespace, out: Path) -> dict:
     timed = times[args.warmup:] or times
     per_step = statistics.median(timed)
     tok_s = statistics.fmean(completions * n / t for n, t in zip(lengths[args.warmup:] or lengths, timed))
+    timed_rows = [{k: float(r[f"timing_s/{k}"]) for k in TIMING_KEYS} for r in steps if "timing_s/step" in r]
+    phases = summarise_timing(timed_rows, args.warmup)  # backends/trl/timing.py, the run report's medians
     later = steps[args.warmup:] or steps
-    phases = {k: round(statistics.median(float(r.get(f"timing_s/{k}", 0.0)) for r in later), 3)
-              for k in ("gen", "sync_weights", "reward", "update")}  # backends/trl/timing.py
     decode = [completions * float(r.get("completions/mean_length", 0.0)) / float(r["timing_s/gen"])
               for r in later if float(r.get("timing_s/gen", 0.0)) > 0]
     return {
@@ -140,10 +141,10 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         util = "-" if r["gpu_util_mean"] is None else f"{r['gpu_util_mean']:.0f}%"
-        ph = r["median_s"]
+        ph = r["median_s"] or {}
+        split = " / ".join(f"{ph[f'median_{k}']:.2f}" if ph else "-" for k in ("gen", "sync_weights", "reward", "update"))
         decode = "-" if r["decode_tok_s"] is None else f"{r['decode_tok_s']:,}"
-        lines.append(f"| TRL + {r['system']} | {r['s_per_step']} | {ph['gen']:.2f} / {ph['sync_weights']:.2f} / "
-                     f"{ph['reward']:.2f} / {ph['update']:.2f} | {r['generated_tok_s']:,} | {decode} | "
+        lines.append(f"| TRL + {r['system']} | {r['s_per_step']} | {split} | {r['generated_tok_s']:,} | {decode} | "
                      f"{r['mean_completion_tokens']} | {r['startup_s']} | {util} |")
     return "\n".join(lines) + "\n"
 

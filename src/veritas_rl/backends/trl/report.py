@@ -81,7 +81,9 @@ def markdown(report: dict[str, Any], has_plot: bool) -> str:
     ]
     timing = report.get("timing")
     if timing:
-        phases = ("step", "rollout", "gen", "sync_weights", "reward", "update")
+        from veritas_rl.backends.trl.timing import KEYS
+
+        phases = [k for k in KEYS if k != "gen_share"]
         lines += [f"Median seconds per step (`timing_s/*`, {timing['steps'] - timing['warmup_steps_left_out']} steps "
                   f"after the first {timing['warmup_steps_left_out']}; generation share "
                   f"{100 * timing['median_gen_share']:.0f}%):", "",
