@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=1e-5, help="learning rate (default: 1e-5)")
     p.add_argument("--model", default=None, help="hub id or local dir (default: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--no-vllm", action="store_true", help="transformers generate() instead of vLLM (GPU default)")
+    p.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3,
+                   help="GPU share of the colocated vLLM engine (default: 0.3; lower it to share the GPU)")
     p.add_argument("--arms", default="uniform,curriculum", help="comma-separated subset of: uniform, curriculum")
     p.add_argument("--out", default="curriculum-out", help="where the table, JSON and plot go")
     p.add_argument("--seed", type=int, default=0)
@@ -80,7 +82,7 @@ def arm_settings(args, arm: str, out: Path) -> dict:
              save_final_model=False, zero_reward_patience=0, logging_steps=1,
              use_vllm=bool(torch.cuda.is_available() and not args.no_vllm and not args.smoke))
     if s["use_vllm"]:
-        s.update(vllm_gpu_memory_utilization=0.3)
+        s.update(vllm_gpu_memory_utilization=args.vllm_gpu_memory_utilization)
     if args.smoke:
         s.update(max_steps=2, batch_size=4, num_generations=2, max_new_tokens=8, eval_size=4, eval_steps=1,
                  eval_batch_size=4, lora_rank=4, learning_rate=1e-4, cpu_threads=2, train_size=8)

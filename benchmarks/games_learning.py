@@ -221,7 +221,7 @@ def main(argv=None) -> int:
                          train_size=max(64, args.steps * args.games_per_step), eval=False), callbacks=[curve])
     train_seconds = time.perf_counter() - t0
     model, tok = _load(str(game.run_dir / "final"))
-    label = f"{name} after GRPO (game vs {args.opponent}, {args.steps} steps)"
+    label = f"{name} after GRPO (game vs {args.opponent}, {game.steps} steps)"
     report["stages"]["after"] = _evaluate(model, tok, args, label, args.eval_opponents, args.eval_games)
     report["game_training"] = {"steps": game.steps, "seconds": round(train_seconds, 1), "run_dir": str(game.run_dir),
                                "curve": curve.points, "device": game.report.get("device")}

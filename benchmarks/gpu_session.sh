@@ -3,15 +3,18 @@
 # with the results gathered into $OUT on every `status` call, so a machine taken back mid-run still leaves
 # every finished stage behind. Not part of the product: a driver for benchmarks/*.py.
 #
-#   bash benchmarks/gpu_session.sh launch PLAN   copy the tree to /root/repo, prepare, start PLAN in the background
+#   bash benchmarks/gpu_session.sh launch PLAN...  copy the tree to /root/repo, prepare, start PLAN in the background
 #   bash benchmarks/gpu_session.sh status        progress + GPU, and $OUT/res.tgz (logs, JSON, Markdown, PNG)
 #
-# Plans (one at a time; `launch` of another plan while one runs is refused):
+# Plans (`launch P1 P2` runs them side by side; a new launch while one runs is refused):
 #   learning  TRL learning runs side by side on one GPU (each its own process, so each gets one vLLM engine):
 #             games (Qwen-0.5B, tic_tac_toe vs random, game mode), curriculum (uniform arm, then curriculum arm),
 #             MaxEnt vs GRPO (arithmetic, SmolLM2). Wall times are shared-GPU times: learning figures only.
 #   verl      benchmarks/verl_defaults.py new, then old (one GPU to itself: these are timings).
-#   verl_games  benchmarks/verl_gpu.py openspiel-game: whole games through verl's agent loop, Qwen-0.5B.
+#   verl_games  benchmarks/verl_gpu.py openspiel-game: whole games through verl's agent loop, Qwen-0.5B
+#             (rollout engine at VERL_GAME_MEM, 0.15 of the GPU, so it fits beside the learning plan).
+#   server    trl-grpo.sbatch VLLM=1 on the one GPU: trl vllm-serve (0.15 of it) and the trainer side by side.
+#   speed     benchmarks/trl_speed.py on Qwen-0.5B: generate and vLLM at 8 x 8, then vLLM at 64 x 8 (one GPU alone).
 #
 # Expects ../shared/gpu/stage.py --qwen --pins verl-gpu-pins.txt staged into /root/site, with hydra's antlr4 4.9.3
 # sdist carried as /root/stage/antlr49.sdist (not installed into /root/site: math-verify's 4.13.2 is). verl runs
@@ -46,7 +49,7 @@ plan_learning() {
     --vllm-gpu-memory-utilization 0.2 --warmup-steps 0 --steps 1000 --learning-rate 5e-6 \
     --max-train-minutes "${GAMES_MINUTES:-6}" --curve-every 15 --out "$R/games-qwen" > "$R/games-qwen.log" 2>&1 &
   (for arm in uniform curriculum; do
-     PYTHONPATH=$SITE python3 benchmarks/curriculum.py --arms "$arm" --steps "${CURRICULUM_STEPS:-60}" \
+     PYTHONPATH=$SITE python3 benchmarks/curriculum.py --arms "$arm" --vllm-gpu-memory-utilization 0.12 --steps "${CURRICULUM_STEPS:-60}" \
        --out "$R/curriculum" > "$R/curriculum-$arm.log" 2>&1
    done) &
   PYTHONPATH=$SITE python3 benchmarks/maxent_vs_grpo.py --case arithmetic --steps "${MAXENT_STEPS:-100}" \
@@ -68,23 +71,54 @@ plan_verl_games() {  # game episodes through verl's agent loop (GameAgentLoop), 
   cd /root/repo || exit 1
   PYTHONPATH=$VERL_SITE python3 benchmarks/verl_gpu.py --out "$R/verl-games" --parts openspiel-game \
     --steps "${VERL_GAME_STEPS:-6}" --model-dir "$(head -1 "$R/models.txt")" --timeout 540 \
+    --gpu-memory-utilization "${VERL_GAME_MEM:-0.15}" \
     --override actor_rollout_ref.rollout.enforce_eager=True > "$R/verl-games.log" 2>&1
+}
+
+plan_server() {  # TRL server mode once: trl vllm-serve and the trainer sharing the one GPU (a memory split)
+  cd /root/repo || exit 1
+  PYTHONPATH=$SITE VLLM=1 VLLM_MODEL="$(sed -n 2p "$R/models.txt")" VLLM_MEM_UTIL=0.15 VLLM_HEALTH_TIMEOUT=300 \
+    RUN_NAME=server1gpu LOG_DIR="$R/server-logs" VLLM_EXTRA_ARGS="--enforce_eager true" \
+    timeout 480 bash train/scripts/slurm/trl-grpo.sbatch --config recipes/smollm2-135m/arithmetic.yaml \
+    --max-steps "${SERVER_STEPS:-20}" --eval-size 64 --report-to none --output-dir "$R/server-runs" > "$R/server.log" 2>&1
+  echo "server rc $?" >> "$R/phase"
+}
+
+plan_speed() {  # the TRL rows of the three-way table, then a batch that fills the GPU
+  cd /root/repo || exit 1
+  local qwen
+  qwen=$(head -1 "$R/models.txt")
+  PYTHONPATH=$SITE python3 benchmarks/trl_speed.py --model "$qwen" --steps "${SPEED_STEPS:-6}" --out "$R/speed" \
+    > "$R/speed.log" 2>&1
+  PYTHONPATH=$SITE python3 benchmarks/trl_speed.py --model "$qwen" --systems vllm --prompts 64 --steps 4 \
+    --set vllm_gpu_memory_utilization=0.5 --out "$R/speed64" > "$R/speed64.log" 2>&1
 }
 
 case ${1:-status} in
   launch)
-    plan=${2:?usage: gpu_session.sh launch learning|verl|verl_games}
-    declare -F "plan_$plan" > /dev/null || { echo "unknown plan '$plan'; choose from: learning, verl, verl_games" >&2; exit 2; }
+    shift
+    (($#)) || { echo "usage: gpu_session.sh launch PLAN [PLAN ...] (learning, verl, verl_games, server, speed)" >&2; exit 2; }
+    for plan in "$@"; do
+      declare -F "plan_$plan" > /dev/null || {
+        echo "unknown plan '$plan'; choose from: learning, verl, verl_games, server, speed" >&2
+        exit 2
+      }
+    done
     if [[ -f /root/session.pid ]] && kill -0 "$(cat /root/session.pid)" 2> /dev/null; then
-      echo "a plan is still running (pid $(cat /root/session.pid)); see: gpu_session.sh status" >&2
+      echo "a launch is still running (pid $(cat /root/session.pid)); see: gpu_session.sh status" >&2
       exit 2
     fi
     mkdir -p "$R"
     rm -rf /root/repo && mkdir -p /root/repo && cp -r . /root/repo/ && rm -rf /root/repo/.device
-    setsid nohup bash -c "source /root/repo/benchmarks/gpu_session.sh lib; echo \"$plan started \$(date -u +%T)\" >> $R/phase; \
-      prepare; plan_$plan; echo \"$plan done \$(date -u +%T)\" >> $R/phase" > "$R/session-$plan.log" 2>&1 < /dev/null &
+    # one prepare, then the plans side by side (several plans in one launch share the GPU)
+    body="source /root/repo/benchmarks/gpu_session.sh lib; prepare;"
+    for plan in "$@"; do
+      body+=" (echo \"$plan started \$(date -u +%T)\" >> $R/phase; plan_$plan; echo \"$plan done \$(date -u +%T)\" >> $R/phase) &"
+    done
+    body+=" wait"
+    setsid nohup bash -c "$body" > "$R/session-${1}.log" 2>&1 < /dev/null &
     echo $! > /root/session.pid
-    echo "launched $plan (pid $!)"
+    echo "launched $* (pid $!)"
     ;;
   status)
     cat "$R/phase" 2> /dev/null
@@ -101,7 +135,7 @@ case ${1:-status} in
     ;;
   lib) ;;  # sourced by `launch` for the functions above
   *)
-    echo "usage: gpu_session.sh launch learning|verl|verl_games | status" >&2
+    echo "usage: gpu_session.sh launch learning|verl|verl_games|speed | status" >&2
     exit 2
     ;;
 esac

@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lgc-config", default="{}",
                    help='lgc-v2 config for the grpo part as JSON, e.g. \'{"boolean_max_depth": 2}\' (adapter_config)')
     p.add_argument("--grpo-max-response", type=int, default=96, help="MAX_RESPONSE_LENGTH of the grpo part")
+    p.add_argument("--gpu-memory-utilization", default="0.4",
+                   help="GPU_MEMORY_UTILIZATION of the RL parts (default: 0.4; lower it to share the GPU)")
     p.add_argument("--lora-merge", action="store_true", help="LORA_MERGE=1 for the openspiel part")
     p.add_argument("--game-opponent", default="random", help="OPPONENT of the openspiel-game part (random, mcts:N, ...)")
     p.add_argument("--game-model", choices=("base", "merged"), default="base",
@@ -251,7 +253,7 @@ def rl_env(args, model_dir: Path, **extra) -> dict:
     env = base_env(args, model_dir)
     env.update(TOTAL_TRAINING_STEPS=str(args.steps), SAVE_FREQ=str(args.steps), TEST_FREQ="-1", VAL_BEFORE_TRAIN="0",
                TRAIN_BATCH_SIZE=str(args.prompts), PPO_MINI_BATCH_SIZE=str(args.prompts), ROLLOUT_N=str(args.rollout_n),
-               MICRO_BATCH_SIZE_PER_GPU="16", GPU_MEMORY_UTILIZATION="0.4", DATASET_VAL_SIZE="16")
+               MICRO_BATCH_SIZE_PER_GPU="16", GPU_MEMORY_UTILIZATION=str(args.gpu_memory_utilization), DATASET_VAL_SIZE="16")
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
