@@ -3,16 +3,19 @@
 # with the results gathered into $OUT on every `status` call, so a machine taken back mid-run still leaves
 # every finished stage behind. Not part of the product: a driver for benchmarks/*.py.
 #
-#   bash benchmarks/gpu_session.sh launch PLAN...  copy the tree to /root/repo, prepare, start PLAN in the background
+#   bash benchmarks/gpu_session.sh launch PHASE...  copy the tree to /root/repo, prepare, run the phases in order in
+#                                                the background; a phase is a plan or plans joined by commas
+#                                                (side by side on the GPU): launch verl_games learning speed
 #   bash benchmarks/gpu_session.sh status        progress + GPU, and $OUT/res.tgz (logs, JSON, Markdown, PNG)
 #
-# Plans (`launch P1 P2` runs them side by side; a new launch while one runs is refused):
+# Plans (`launch P1,P2` runs them side by side, `launch P1 P2` one after the other; a new launch while one runs
+# is refused):
 #   learning  TRL learning runs side by side on one GPU (each its own process, so each gets one vLLM engine):
 #             games (Qwen-0.5B, tic_tac_toe vs random, game mode), curriculum (uniform arm, then curriculum arm),
 #             MaxEnt vs GRPO (arithmetic, SmolLM2). Wall times are shared-GPU times: learning figures only.
 #   verl      benchmarks/verl_defaults.py new, then old (one GPU to itself: these are timings).
 #   verl_games  benchmarks/verl_gpu.py openspiel-game: whole games through verl's agent loop, Qwen-0.5B
-#             (rollout engine at VERL_GAME_MEM, 0.15 of the GPU, so it fits beside the learning plan).
+#             (rollout engine at VERL_GAME_MEM, 0.4 of the GPU; run it as its own phase).
 #   server    trl-grpo.sbatch VLLM=1 on the one GPU: trl vllm-serve (0.15 of it) and the trainer side by side.
 #   speed     benchmarks/trl_speed.py on Qwen-0.5B: generate and vLLM at 8 x 8, then vLLM at 64 x 8 (one GPU alone).
 #
@@ -43,17 +46,42 @@ prepare() {
   echo "prepared $(date -u +%T): $(tr '\n' ' ' < "$R/models.txt")" >> "$R/phase"
 }
 
+# vLLM sizes its KV cache from what the GPU holds before and after a profile run (vllm/v1/worker/gpu_worker.py,
+# determine_available_memory): a neighbour that allocates meanwhile leaves "No available memory for the cache
+# blocks", one that frees trips "Error in memory profiling". So engines start one at a time (the next process
+# starts once the previous engine is up) and a run that hit either error is run once more.
+VLLM_RACE='Error in memory profiling|No available memory for the cache blocks|EADDRINUSE|address already in use'
+
+wait_engine() {  # LOG CAP: until LOG shows an engine up (or a failure), at most CAP seconds
+  local i
+  for ((i = 0; i < $2; i += 5)); do
+    grep -qE 'init engine|Maximum concurrency|Traceback' "$1" 2> /dev/null && return 0
+    sleep 5
+  done
+}
+
+retry_race() {  # LOG CMD...: CMD > LOG; once more when it died of a start-up race with a neighbour
+  "${@:2}" > "$1" 2>&1 && return 0
+  grep -qE "$VLLM_RACE" "$1" || return 1
+  mv "$1" "$1.race1"
+  echo "retry ${1##*/} $(date -u +%T)" >> "$R/phase"
+  sleep 30
+  "${@:2}" > "$1" 2>&1
+}
+
 plan_learning() {
   cd /root/repo || exit 1
-  PYTHONPATH=$SITE python3 benchmarks/games_learning.py --model embedded:qwen2.5-coder-0.5b --use-vllm \
-    --vllm-gpu-memory-utilization 0.2 --warmup-steps 0 --steps 1000 --learning-rate 5e-6 \
-    --max-train-minutes "${GAMES_MINUTES:-6}" --curve-every 15 --out "$R/games-qwen" > "$R/games-qwen.log" 2>&1 &
+  retry_race "$R/games-qwen.log" env PYTHONPATH=$SITE python3 benchmarks/games_learning.py \
+    --model embedded:qwen2.5-coder-0.5b --use-vllm --vllm-gpu-memory-utilization 0.2 --warmup-steps 0 --steps 1000 \
+    --learning-rate 5e-6 --max-train-minutes "${GAMES_MINUTES:-6}" --curve-every 15 --out "$R/games-qwen" &
+  wait_engine "$R/games-qwen.log" 300
   (for arm in uniform curriculum; do
-     PYTHONPATH=$SITE python3 benchmarks/curriculum.py --arms "$arm" --vllm-gpu-memory-utilization 0.12 --steps "${CURRICULUM_STEPS:-60}" \
-       --out "$R/curriculum" > "$R/curriculum-$arm.log" 2>&1
+     retry_race "$R/curriculum-$arm.log" env PYTHONPATH=$SITE python3 benchmarks/curriculum.py --arms "$arm" \
+       --vllm-gpu-memory-utilization 0.15 --steps "${CURRICULUM_STEPS:-60}" --out "$R/curriculum"
    done) &
-  PYTHONPATH=$SITE python3 benchmarks/maxent_vs_grpo.py --case arithmetic --steps "${MAXENT_STEPS:-100}" \
-    --eval-steps 20 --out "$R/maxent" > "$R/maxent.log" 2>&1 &
+  wait_engine "$R/curriculum-uniform.log" 150
+  retry_race "$R/maxent.log" env PYTHONPATH=$SITE python3 benchmarks/maxent_vs_grpo.py --case arithmetic \
+    --steps "${MAXENT_STEPS:-100}" --eval-steps 20 --out "$R/maxent" &
   wait
 }
 
@@ -71,7 +99,7 @@ plan_verl_games() {  # game episodes through verl's agent loop (GameAgentLoop), 
   cd /root/repo || exit 1
   PYTHONPATH=$VERL_SITE python3 benchmarks/verl_gpu.py --out "$R/verl-games" --parts openspiel-game \
     --steps "${VERL_GAME_STEPS:-6}" --model-dir "$(head -1 "$R/models.txt")" --timeout 540 \
-    --gpu-memory-utilization "${VERL_GAME_MEM:-0.15}" \
+    --gpu-memory-utilization "${VERL_GAME_MEM:-0.4}" \
     --override actor_rollout_ref.rollout.enforce_eager=True > "$R/verl-games.log" 2>&1
 }
 
@@ -98,7 +126,7 @@ case ${1:-status} in
   launch)
     shift
     (($#)) || { echo "usage: gpu_session.sh launch PLAN [PLAN ...] (learning, verl, verl_games, server, speed)" >&2; exit 2; }
-    for plan in "$@"; do
+    for plan in ${*//,/ }; do
       declare -F "plan_$plan" > /dev/null || {
         echo "unknown plan '$plan'; choose from: learning, verl, verl_games, server, speed" >&2
         exit 2
@@ -110,12 +138,15 @@ case ${1:-status} in
     fi
     mkdir -p "$R"
     rm -rf /root/repo && mkdir -p /root/repo && cp -r . /root/repo/ && rm -rf /root/repo/.device
-    # one prepare, then the plans side by side (several plans in one launch share the GPU)
+    # one prepare, then the phases in order; the plans of one phase ("a,b") side by side on the GPU
     body="source /root/repo/benchmarks/gpu_session.sh lib; prepare;"
-    for plan in "$@"; do
-      body+=" (echo \"$plan started \$(date -u +%T)\" >> $R/phase; plan_$plan; echo \"$plan done \$(date -u +%T)\" >> $R/phase) &"
+    for phase in "$@"; do
+      body+=" ("
+      for plan in ${phase//,/ }; do
+        body+=" (echo \"$plan started \$(date -u +%T)\" >> $R/phase; plan_$plan; echo \"$plan done rc \$? \$(date -u +%T)\" >> $R/phase) &"
+      done
+      body+=" wait);"
     done
-    body+=" wait"
     setsid nohup bash -c "$body" > "$R/session-${1}.log" 2>&1 < /dev/null &
     echo $! > /root/session.pid
     echo "launched $* (pid $!)"

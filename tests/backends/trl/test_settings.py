@@ -133,3 +133,27 @@ def test_bounds_hold_for_presets_and_recipes_not_only_flags(key, value, message)
     with pytest.raises(ValueError) as exc:
         build_settings(None, {"env": "answer-tag", key: value})
     assert message in str(exc.value)
+
+
+def test_colocated_vllm_gets_a_port_no_neighbour_holds():
+    """Two colocated runs started together must not both pick 29500 (TRL's first choice when unset)."""
+    import socket
+
+    from veritas_rl.backends.trl.runner import colocate_master_port
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as neighbour:
+        neighbour.bind(("127.0.0.1", 0))
+        neighbour.listen()
+        taken = neighbour.getsockname()[1]
+        ports = set()
+        for unset in ({}, {"MASTER_PORT": "auto"}, {"MASTER_PORT": "0"}, {"MASTER_PORT": " "}):
+            env = dict(unset)
+            port = colocate_master_port(env)
+            assert env["MASTER_PORT"] == port and env["MASTER_ADDR"] == "localhost"
+            assert int(port) != taken and 1024 <= int(port) <= 65535
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", int(port)))  # free when handed out
+            ports.add(port)
+    assert len(ports) >= 2  # kernel-chosen, not one fixed candidate
+    env = {"MASTER_PORT": "29611", "MASTER_ADDR": "10.0.0.2"}  # torchrun / Slurm / the user: kept
+    assert colocate_master_port(env) == "29611" and env == {"MASTER_PORT": "29611", "MASTER_ADDR": "10.0.0.2"}

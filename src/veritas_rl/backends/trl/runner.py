@@ -170,6 +170,27 @@ def _common_args(s: TrainSettings, run_dir: Path, precision: str) -> dict[str, A
     )
 
 
+def colocate_master_port(environ=os.environ) -> str:
+    """The torch.distributed port for a single-process colocated vLLM engine, chosen by the OS when unset.
+
+    TRL (``trainer/utils.py: ensure_master_addr_port``) takes the first free port of 29500, 23456, ... when
+    ``MASTER_PORT`` is unset: two runs started together on one GPU both see 29500 free and the second dies
+    with EADDRINUSE (measured on an H200, 2026-12-02). A port the kernel hands out (bind to port 0) differs
+    between processes. A ``MASTER_PORT`` already set (torchrun, accelerate, Slurm, the user) is kept; ``0``
+    and ``auto`` mean "choose one", as in TRL.
+    """
+    import socket
+
+    if environ.get("MASTER_PORT", "").strip().lower() not in {"", "0", "auto"}:
+        return environ["MASTER_PORT"]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    environ["MASTER_PORT"] = port
+    environ.setdefault("MASTER_ADDR", "localhost")
+    return port
+
+
 def _vllm_args(s: TrainSettings) -> dict[str, Any]:
     """TRL's vLLM settings, after checking that vLLM can run here (a GPU and the package)."""
     if not s.use_vllm:
@@ -184,6 +205,7 @@ def _vllm_args(s: TrainSettings) -> dict[str, Any]:
         raise ValueError("use_vllm needs vLLM: pip install 'veritas-rl[vllm]' (see docs/training.md)")
     args: dict[str, Any] = {"use_vllm": True, "vllm_mode": s.vllm_mode}
     if s.vllm_mode == "colocate":
+        colocate_master_port()
         args.update(vllm_gpu_memory_utilization=s.vllm_gpu_memory_utilization,
                     vllm_enable_sleep_mode=s.vllm_enable_sleep_mode)
     else:
