@@ -16,7 +16,6 @@
 #   verl      benchmarks/verl_defaults.py new, then old (one GPU to itself: these are timings).
 #   verl_games  benchmarks/verl_gpu.py openspiel-game: whole games through verl's agent loop, Qwen-0.5B
 #             (rollout engine at VERL_GAME_MEM, 0.4 of the GPU; run it as its own phase).
-#   server    trl-grpo.sbatch VLLM=1 on the one GPU: trl vllm-serve (0.15 of it) and the trainer side by side.
 #   speed     benchmarks/trl_speed.py on Qwen-0.5B: generate and vLLM at 8 x 8, then vLLM at 64 x 8 (one GPU alone).
 #
 # Expects ../shared/gpu/stage.py --qwen --pins verl-gpu-pins.txt staged into /root/site, with hydra's antlr4 4.9.3
@@ -103,15 +102,6 @@ plan_verl_games() {  # game episodes through verl's agent loop (GameAgentLoop), 
     --override actor_rollout_ref.rollout.enforce_eager=True > "$R/verl-games.log" 2>&1
 }
 
-plan_server() {  # TRL server mode once: trl vllm-serve and the trainer sharing the one GPU (a memory split)
-  cd /root/repo || exit 1
-  PYTHONPATH=$SITE VLLM=1 VLLM_MODEL="$(sed -n 2p "$R/models.txt")" VLLM_MEM_UTIL=0.15 VLLM_HEALTH_TIMEOUT=300 \
-    RUN_NAME=server1gpu LOG_DIR="$R/server-logs" VLLM_EXTRA_ARGS="--enforce_eager true" \
-    timeout 480 bash train/scripts/slurm/trl-grpo.sbatch --config recipes/smollm2-135m/arithmetic.yaml \
-    --max-steps "${SERVER_STEPS:-20}" --eval-size 64 --report-to none --output-dir "$R/server-runs" > "$R/server.log" 2>&1
-  echo "server rc $?" >> "$R/phase"
-}
-
 plan_speed() {  # the TRL rows of the three-way table, then a batch that fills the GPU
   cd /root/repo || exit 1
   local qwen
@@ -125,10 +115,10 @@ plan_speed() {  # the TRL rows of the three-way table, then a batch that fills t
 case ${1:-status} in
   launch)
     shift
-    (($#)) || { echo "usage: gpu_session.sh launch PLAN [PLAN ...] (learning, verl, verl_games, server, speed)" >&2; exit 2; }
+    (($#)) || { echo "usage: gpu_session.sh launch PLAN [PLAN ...] (learning, verl, verl_games, speed)" >&2; exit 2; }
     for plan in ${*//,/ }; do
       declare -F "plan_$plan" > /dev/null || {
-        echo "unknown plan '$plan'; choose from: learning, verl, verl_games, server, speed" >&2
+        echo "unknown plan '$plan'; choose from: learning, verl, verl_games, speed" >&2
         exit 2
       }
     done

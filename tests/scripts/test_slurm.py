@@ -317,21 +317,28 @@ def test_trl_grpo_splits_the_gpus_and_its_commands_parse(tmp_path, smollm2_dir):
     assert re.fullmatch(r"trl-grpo_\d{8}-\d{6}", args.run_name)
 
 
-def test_trl_grpo_one_gpu_is_shared(tmp_path, smollm2_dir):
+def test_trl_grpo_refuses_server_and_trainer_on_one_gpu(tmp_path, smollm2_dir):
+    """NCCL refuses a weight-sync group with both ranks on one device (measured): fail before starting anything."""
     proc = _dry({"CUDA_VISIBLE_DEVICES": "0", "VLLM_MODEL": str(smollm2_dir), "LOG_DIR": str(tmp_path)})
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "VLLM=1 with VLLM_TP_SIZE=1 leaves no GPU for the trainer (GPU(s) here: 0)" in proc.stderr
+    assert "--vllm-mode colocate" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _dry({"CUDA_VISIBLE_DEVICES": "0,1", "VLLM_TP_SIZE": "2", "VLLM_MODEL": str(smollm2_dir),
+                 "LOG_DIR": str(tmp_path)})
+    assert proc.returncode != 0 and "VLLM_TP_SIZE=2 leaves no GPU for the trainer (GPU(s) here: 0 1)" in proc.stderr
+    proc = _dry({"CUDA_VISIBLE_DEVICES": "3,5", "VLLM_MODEL": str(smollm2_dir), "LOG_DIR": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
-    assert "shares GPU 0 with the server" in proc.stderr
-    assert "server (GPU(s) 0," in proc.stdout and "trainer (GPU(s) 0," in proc.stdout
+    assert "server (GPU(s) 3," in proc.stdout and "trainer (GPU(s) 5," in proc.stdout
     assert " --num_processes 1 " in proc.stdout and "--multi_gpu" not in proc.stdout
 
 
 @pytest.mark.parametrize(("env", "message"), [
     ({}, "VLLM=1 needs a CUDA GPU for the vLLM server and found none"),
-    ({"CUDA_VISIBLE_DEVICES": "0", "VLLM_MEM_UTIL": "1.5"}, "VLLM_MEM_UTIL=1.5 must be in (0, 1]"),
+    ({"CUDA_VISIBLE_DEVICES": "0,1", "VLLM_MEM_UTIL": "1.5"}, "VLLM_MEM_UTIL=1.5 must be in (0, 1]"),
     ({"CUDA_VISIBLE_DEVICES": "0", "VLLM_TP_SIZE": "2"}, "VLLM_TP_SIZE=2 is more than the 1 GPU(s) here"),
-    ({"CUDA_VISIBLE_DEVICES": "0", "VLLM_PORT": "http"}, "VLLM_PORT=http is not an integer"),
+    ({"CUDA_VISIBLE_DEVICES": "0,1", "VLLM_PORT": "http"}, "VLLM_PORT=http is not an integer"),
     ({"VLLM": "maybe"}, "VLLM=maybe is not valid; choose from: 0, 1"),
-    ({"CUDA_VISIBLE_DEVICES": "0", "VLLM_MODEL": "not a model"}, "VLLM_MODEL=not a model is neither"),
+    ({"CUDA_VISIBLE_DEVICES": "0,1", "VLLM_MODEL": "not a model"}, "VLLM_MODEL=not a model is neither"),
 ])
 def test_trl_grpo_bad_settings_fail_at_start(tmp_path, env, message):
     proc = _dry({**env, "LOG_DIR": str(tmp_path)})
@@ -344,7 +351,7 @@ def test_trl_grpo_fails_clearly_when_the_server_never_comes_up(tmp_path, smollm2
     if torch.cuda.is_available():
         pytest.skip("on a GPU machine the server could come up; this checks the failure path")
     port = str(_free_port())
-    env = _clean_env(CUDA_VISIBLE_DEVICES="0", VLLM_PORT=port, VLLM_MODEL=str(smollm2_dir), LOG_DIR=str(tmp_path))
+    env = _clean_env(CUDA_VISIBLE_DEVICES="0,1", VLLM_PORT=port, VLLM_MODEL=str(smollm2_dir), LOG_DIR=str(tmp_path))
     proc = subprocess.run(["bash", str(TRL), "--env", "answer-tag"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     log = _one("vllm_trl-grpo_*.log", tmp_path)
