@@ -54,7 +54,7 @@ VLLM_RACE='Error in memory profiling|No available memory for the cache blocks|EA
 wait_engine() {  # LOG CAP: until LOG shows an engine up (or a failure), at most CAP seconds
   local i
   for ((i = 0; i < $2; i += 5)); do
-    grep -qE 'init engine|Maximum concurrency|Traceback' "$1" 2> /dev/null && return 0
+    grep -qE 'step 1/|Traceback' "$1" 2> /dev/null && return 0
     sleep 5
   done
 }
