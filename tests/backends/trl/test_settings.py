@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 
@@ -155,5 +156,16 @@ def test_colocated_vllm_gets_a_port_no_neighbour_holds():
                 probe.bind(("127.0.0.1", int(port)))  # free when handed out
             ports.add(port)
     assert len(ports) >= 2  # kernel-chosen, not one fixed candidate
+    from trl.trainer.utils import ensure_master_addr_port  # what TRL's colocated engine calls next: keeps ours
+
+    saved = {k: os.environ.pop(k) for k in ("MASTER_PORT", "MASTER_ADDR") if k in os.environ}
+    try:
+        ours = colocate_master_port()
+        ensure_master_addr_port()
+        assert os.environ["MASTER_PORT"] == ours and os.environ["MASTER_ADDR"] == "localhost"
+    finally:
+        for k in ("MASTER_PORT", "MASTER_ADDR"):
+            os.environ.pop(k, None)
+        os.environ.update(saved)
     env = {"MASTER_PORT": "29611", "MASTER_ADDR": "10.0.0.2"}  # torchrun / Slurm / the user: kept
     assert colocate_master_port(env) == "29611" and env == {"MASTER_PORT": "29611", "MASTER_ADDR": "10.0.0.2"}
