@@ -21,7 +21,8 @@
 # Expects ../shared/gpu/stage.py --qwen --pins verl-gpu-pins.txt staged into /root/site, with hydra's antlr4 4.9.3
 # sdist carried as /root/stage/antlr49.sdist (not installed into /root/site: math-verify's 4.13.2 is). verl runs
 # with PYTHONPATH=/root/antlr49:/root/siteverl (the site without trl: verl 0.9.1 imports trl's value-head model).
-# Knobs: GAMES_MINUTES (6), CURRICULUM_STEPS (60), MAXENT_STEPS (100), VERL_STEPS (30), VERL_GAME_STEPS (6).
+# Knobs: GAMES_MINUTES (6), CURRICULUM_STEPS (60), MAXENT_STEPS (100), VERL_STEPS (30), VERL_GAME_STEPS (6),
+# VERL_GAME_MEM (0.4), VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
 set -uo pipefail
 R=/root/res
 export VERITAS_GGUF_DIR=/root/stage VERITAS_MODELS_DIR=/root/models HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 \
@@ -96,6 +97,8 @@ plan_verl() {
 
 plan_verl_games() {  # game episodes through verl's agent loop (GameAgentLoop), Qwen-0.5B, a few steps
   cd /root/repo || exit 1
+  # beside `learning` (launch learning,verl_games): start once its last run is up, so engines start one at a time
+  [[ -n ${VERL_GAMES_AFTER:-} ]] && { sleep 20; wait_engine "$R/$VERL_GAMES_AFTER" 900; }
   PYTHONPATH=$VERL_SITE python3 benchmarks/verl_gpu.py --out "$R/verl-games" --parts openspiel-game \
     --steps "${VERL_GAME_STEPS:-6}" --model-dir "$(head -1 "$R/models.txt")" --timeout 540 \
     --gpu-memory-utilization "${VERL_GAME_MEM:-0.4}" \
