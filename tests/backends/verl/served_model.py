@@ -60,7 +60,7 @@ class HFTokenServer:
     """The real model behind verl's rollout-server ``generate`` (token ids in, ``TokenOutput`` out)."""
 
     def __init__(self, model_dir: str, *, prompt_length: int, response_length: int, max_model_len: int = 8192,
-                 seed: int = 0, guide: Guide | None = None):
+                 seed: int = 0, guide: Guide | None = None, global_steps: int | None = 1):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -68,6 +68,9 @@ class HFTokenServer:
         self.prompt_length, self.response_length, self.max_model_len = prompt_length, response_length, max_model_len
         self.generator = torch.Generator().manual_seed(seed)
         self.guide = guide
+        # the weights version, as verl's vLLM server reports it in every output's extra_fields (it is set at each
+        # weight sync: vllm_async_server.set_global_steps); a test may change it between turns
+        self.global_steps = global_steps
         self.calls: list[dict[str, Any]] = []  # what each request asked for (prompt length, max_tokens)
         self._lock = threading.Lock()
         self._cache: list[tuple[list[int], Any]] = []  # (token ids in the KV cache, the cache), newest last
@@ -126,7 +129,8 @@ class HFTokenServer:
                     break
                 inputs = torch.tensor([[token]])
             self._cache = [*self._cache[-7:], (fed, past)]
-        return TokenOutput(token_ids=out, log_probs=logprobs if want_logprobs else None, stop_reason="completed")
+        return TokenOutput(token_ids=out, log_probs=logprobs if want_logprobs else None, stop_reason="completed",
+                           extra_fields={"global_steps": self.global_steps})
 
     def _sample(self, logits: torch.Tensor, temperature: float, top_p: float, top_k: int) -> int:
         if temperature <= 0:

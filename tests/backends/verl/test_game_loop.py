@@ -36,9 +36,9 @@ def _config(smollm2_dir, response_length: int, *extra: str):
     ]))
 
 
-def _play(cfg, smollm2_dir, items, *, guide=None, validate=False, seed=0):
-    server = HFTokenServer(smollm2_dir, prompt_length=PROMPT_LENGTH, seed=seed, guide=guide,
-                           response_length=cfg.actor_rollout_ref.rollout.response_length)
+def _play(cfg, smollm2_dir, items, *, guide=None, validate=False, seed=0, server=None):
+    server = server or HFTokenServer(smollm2_dir, prompt_length=PROMPT_LENGTH, seed=seed, guide=guide,
+                                     response_length=cfg.actor_rollout_ref.rollout.response_length)
 
     batch = game_batch(items, validate=validate)
     # verl's worker picks each item's loop by agent_name (DynamicEnvDataset sets it); a missing one would
@@ -147,6 +147,35 @@ def test_reward_extra_info_reaches_the_batch_under_every_key(guided_games):
         assert len(out.non_tensor_batch[key]) == 2
     rates = sum(out.non_tensor_batch[f"game/{o}"] for o in ("win", "draw", "loss", "illegal", "max_turns"))
     assert list(rates) == [1.0] * 2  # exactly one outcome per game
+
+
+@pytest.mark.slow
+def test_each_game_carries_the_weights_versions_verl_trainer_reads(smollm2_dir, smollm2_tokenizer):
+    """min/max_global_steps per trajectory: verl 0.9.1's trainer turns them into ints for its staleness metrics
+    (trainer_base._compute_metrics); a game without them stopped the first GPU run at step 1 (2026-12-03)."""
+    import numpy as np
+
+    cfg = _config(smollm2_dir, 1024)
+    items = [build_verl_dataset(cfg, "train", smollm2_tokenizer)[i] for i in range(2)]
+    server = HFTokenServer(smollm2_dir, prompt_length=PROMPT_LENGTH, global_steps=3,
+                           guide=answer_guide(smollm2_tokenizer, [str(a) for a in range(9)]),
+                           response_length=cfg.actor_rollout_ref.rollout.response_length)
+    generate = server.generate
+
+    async def synced_after_first_call(*args, **kwargs):  # a weight sync lands while the games are being played
+        out = await generate(*args, **kwargs)
+        server.global_steps = 4
+        return out
+
+    server.generate = synced_after_first_call
+    out, _ = _play(cfg, smollm2_dir, items, server=server)
+    low = np.array(list(out.non_tensor_batch["min_global_steps"]), dtype=int)  # what verl's trainer does
+    high = np.array(list(out.non_tensor_batch["max_global_steps"]), dtype=int)
+    turns = [len(out.non_tensor_batch["game_completions"][i]) for i in range(2)]
+    assert low.min() == 3 and set(low) <= {3, 4}
+    for i in range(2):  # a game of several model turns was played across the sync: it spans both versions
+        assert high[i] == (4 if turns[i] >= 2 else low[i]) and low[i] <= high[i]
+    assert max(turns) >= 2
 
 
 @pytest.mark.slow

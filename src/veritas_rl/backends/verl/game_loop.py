@@ -96,6 +96,7 @@ class GameAgentLoop(AgentLoopBase):
         runtime, mask = list(prompt_ids), []
         logprobs: list[float] | None = None
         completions: list[str] = []
+        versions: dict[str, Any] = {}  # the rollout weights' version(s) the game was played with
         truncated = False
         full_determinism = getattr(self.rollout_config, "full_determinism", False)
         request_id = f"det-{priority}" if full_determinism else uuid4().hex  # one sticky session per game
@@ -109,6 +110,12 @@ class GameAgentLoop(AgentLoopBase):
                     sampling_params={**sampling_params, "max_tokens": budget},
                     priority=priority,
                 )
+            # verl's trainer reads min_global_steps / max_global_steps of every trajectory (staleness metrics,
+            # trainer_base._compute_metrics): the first turn's fields, then the last turn's max (as its tool loop)
+            if not versions:
+                versions.update(output.extra_fields or {})
+            elif (output.extra_fields or {}).get("max_global_steps") is not None:
+                versions["max_global_steps"] = output.extra_fields["max_global_steps"]
             preempted = output.num_preempted if output.num_preempted is not None else 0
             metrics["num_preempted"] = metrics.get("num_preempted", 0) + preempted
             if output.log_probs and logprobs is None:
@@ -141,6 +148,7 @@ class GameAgentLoop(AgentLoopBase):
             num_turns=len(messages),
             metrics=metrics,
             extra_fields={
+                **versions,
                 COMPLETIONS_KEY: completions,
                 TRUNCATED_KEY: truncated,
                 LOOP_OUTCOME_KEY: outcome,
