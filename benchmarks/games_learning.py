@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve-games", type=int, default=40, help="games per curve point (default: 40)")
     p.add_argument("--games-per-step", type=int, default=8, help="distinct games per step (default: 8)")
     p.add_argument("--num-generations", type=int, default=8, help="rollouts per game (GRPO group, default: 8)")
+    p.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches per step: the loss forward holds games-per-step x num-generations / this "
+                        "whole transcripts' logits at once (default: 1)")
     p.add_argument("--learning-rate", type=float, default=1e-5, help="(default: 1e-5)")
     p.add_argument("--max-new-tokens", type=int, default=32, help="tokens per model turn (default: 32)")
     p.add_argument("--legal-move-bonus", type=float, default=0.0, help="shaping per legal move (default: 0)")
@@ -73,11 +76,13 @@ def _settings(args, run_dir: Path, name: str, **over):
 
     base = {"env": "openspiel", "output_dir": str(run_dir), "run_name": name, "learning_rate": args.learning_rate,
             "max_new_tokens": args.max_new_tokens, "num_generations": args.num_generations,
-            "batch_size": args.games_per_step * args.num_generations, "lora_rank": args.lora_rank,
+            "batch_size": args.games_per_step * args.num_generations // args.grad_accum,
+            "grad_accum": args.grad_accum, "lora_rank": args.lora_rank,
             "use_vllm": args.use_vllm, "vllm_gpu_memory_utilization": args.vllm_gpu_memory_utilization,
             "zero_reward_patience": 0, "report_to": "none", "save_total_limit": 1}
     if args.smoke:
-        base.update(lora_rank=4, lora_alpha=8, cpu_threads=1, max_new_tokens=8, batch_size=4, num_generations=2)
+        base.update(lora_rank=4, lora_alpha=8, cpu_threads=1, max_new_tokens=8, batch_size=4, num_generations=2,
+                    grad_accum=1)
     base.update(over)
     base["save_steps"] = max(1, int(base.get("max_steps", 1)))
     return build_settings(None, base)
@@ -169,7 +174,11 @@ def main(argv=None) -> int:
     from veritas_rl.backends.trl.runner import run
     from veritas_rl.eval.games import markdown_rows
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.grad_accum < 1 or (args.games_per_step * args.num_generations) % args.grad_accum:
+        parser.error(f"--grad-accum {args.grad_accum} must divide --games-per-step x --num-generations = "
+                     f"{args.games_per_step * args.num_generations}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     if args.smoke:

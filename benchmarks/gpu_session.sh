@@ -21,8 +21,11 @@
 # Expects ../shared/gpu/stage.py --qwen --pins verl-gpu-pins.txt staged into /root/site, with hydra's antlr4 4.9.3
 # sdist carried as /root/stage/antlr49.sdist (not installed into /root/site: math-verify's 4.13.2 is). verl runs
 # with PYTHONPATH=/root/antlr49:/root/siteverl (the site without trl: verl 0.9.1 imports trl's value-head model).
-# Knobs: GAMES_MINUTES (6), CURRICULUM_STEPS (60), MAXENT_STEPS (100), VERL_STEPS (30), VERL_GAME_STEPS (6),
-# VERL_GAME_MEM (0.4), VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
+# The games run's loss forward holds whole transcripts' logits (64 x ~1k tokens x 152k vocab in fp32 is ~40 GB at
+# grad-accum 1; on 2026-12-03 its process held 117 GB, vLLM's 28 included, and the runs beside it ran out of
+# memory), hence --grad-accum 4.
+# Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), CURRICULUM_STEPS (60), MAXENT_STEPS (100),
+# VERL_STEPS (30), VERL_GAME_STEPS (6), VERL_GAME_MEM (0.4), VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
 set -uo pipefail
 R=/root/res
 export VERITAS_GGUF_DIR=/root/stage VERITAS_MODELS_DIR=/root/models HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 \
@@ -73,7 +76,8 @@ plan_learning() {
   cd /root/repo || exit 1
   retry_race "$R/games-qwen.log" env PYTHONPATH=$SITE python3 benchmarks/games_learning.py \
     --model embedded:qwen2.5-coder-0.5b --use-vllm --vllm-gpu-memory-utilization 0.2 --warmup-steps 0 --steps 1000 \
-    --learning-rate 5e-6 --max-train-minutes "${GAMES_MINUTES:-6}" --curve-every 15 --out "$R/games-qwen" &
+    --learning-rate "${GAMES_LR:-5e-6}" --opponent "${GAMES_OPPONENT:-random}" --grad-accum 4 \
+    --max-train-minutes "${GAMES_MINUTES:-6}" --curve-every 15 --out "$R/games-qwen" &
   wait_engine "$R/games-qwen.log" 300
   (for arm in uniform curriculum; do
      retry_race "$R/curriculum-$arm.log" env PYTHONPATH=$SITE python3 benchmarks/curriculum.py --arms "$arm" \
