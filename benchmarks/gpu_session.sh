@@ -14,6 +14,7 @@
 #             games (Qwen-0.5B, tic_tac_toe vs random, game mode), curriculum (uniform arm, then curriculum arm),
 #             MaxEnt vs GRPO (arithmetic, SmolLM2). Wall times are shared-GPU times: learning figures only.
 #   verl      benchmarks/verl_defaults.py new, then old (one GPU to itself: these are timings).
+#   verl_ablate  the new defaults with verl's torch.compile off, then with a fixed micro-batch of 16 (timings).
 #   verl_games  benchmarks/verl_gpu.py openspiel-game: whole games through verl's agent loop, Qwen-0.5B
 #             (rollout engine at VERL_GAME_MEM, 0.4 of the GPU; run it as its own phase).
 #   speed     benchmarks/trl_speed.py on Qwen-0.5B: generate and vLLM at 8 x 8, then vLLM at 64 x 8 (one GPU alone).
@@ -99,6 +100,16 @@ plan_verl() {
   done
 }
 
+plan_verl_ablate() {  # where the new defaults' 6 s update_actor goes (2026-12-03): one knob at a time, 12 steps each
+  cd /root/repo || exit 1
+  local qwen
+  qwen=$(head -1 "$R/models.txt")
+  PYTHONPATH=$VERL_SITE python3 benchmarks/verl_defaults.py --out "$R/verl-nocompile" --configs new --model-dir "$qwen" \
+    --steps 12 --override actor_rollout_ref.actor.use_torch_compile=False > "$R/verl-nocompile.log" 2>&1
+  PYTHONPATH=$VERL_SITE python3 benchmarks/verl_defaults.py --out "$R/verl-fixedbsz" --configs new --model-dir "$qwen" \
+    --steps 12 --set USE_DYNAMIC_BSZ=0 --set MICRO_BATCH_SIZE_PER_GPU=16 > "$R/verl-fixedbsz.log" 2>&1
+}
+
 plan_verl_games() {  # game episodes through verl's agent loop (GameAgentLoop), Qwen-0.5B, a few steps
   cd /root/repo || exit 1
   # beside `learning` (launch learning,verl_games): start once its last run is up, so engines start one at a time
@@ -122,11 +133,11 @@ plan_speed() {  # the TRL rows of the three-way table, then a batch that fills t
 case ${1:-status} in
   launch)
     shift
-    (($#)) || { echo "usage: gpu_session.sh launch PHASE [PHASE ...]; a phase is PLAN or PLAN,PLAN (learning, verl, verl_games, speed)" >&2; exit 2; }
+    (($#)) || { echo "usage: gpu_session.sh launch PHASE [PHASE ...]; a phase is PLAN or PLAN,PLAN (learning, verl, verl_ablate, verl_games, speed)" >&2; exit 2; }
     for phase in "$@"; do
       for plan in ${phase//,/ }; do
         declare -F "plan_$plan" > /dev/null || {
-          echo "unknown plan '$plan'; choose from: learning, verl, verl_games, speed" >&2
+          echo "unknown plan '$plan'; choose from: learning, verl, verl_ablate, verl_games, speed" >&2
           exit 2
         }
       done
@@ -165,7 +176,7 @@ case ${1:-status} in
     ;;
   lib) ;;  # sourced by `launch` for the functions above
   *)
-    echo "usage: gpu_session.sh launch PHASE [PHASE ...] | status (plans: learning, verl, verl_games, speed)" >&2
+    echo "usage: gpu_session.sh launch PHASE [PHASE ...] | status (plans: learning, verl, verl_ablate, verl_games, speed)" >&2
     exit 2
     ;;
 esac
