@@ -82,11 +82,23 @@ def _sample(out, i: int):
 
 @pytest.fixture(scope="module")
 def guided_games(smollm2_dir, smollm2_tokenizer):
-    """Two tic-tac-toe games: the real SmolLM2 picks every move (guided to the answer format)."""
+    """Two tic-tac-toe games: the real SmolLM2 picks every move (guided to the answer format), with a weight sync
+    (the server's version 3 -> 4) landing after the first reply, while the games are being played."""
     cfg = _config(smollm2_dir, 1024)
     dataset = build_verl_dataset(cfg, "train", smollm2_tokenizer)
     items = [dataset[i] for i in range(2)]
-    out, server = _play(cfg, smollm2_dir, items, guide=answer_guide(smollm2_tokenizer, [str(a) for a in range(9)]))
+    server = HFTokenServer(smollm2_dir, prompt_length=PROMPT_LENGTH, global_steps=3,
+                           guide=answer_guide(smollm2_tokenizer, [str(a) for a in range(9)]),
+                           response_length=cfg.actor_rollout_ref.rollout.response_length)
+    generate = server.generate
+
+    async def synced_after_first_call(*args, **kwargs):
+        out = await generate(*args, **kwargs)
+        server.global_steps = 4
+        return out
+
+    server.generate = synced_after_first_call
+    out, server = _play(cfg, smollm2_dir, items, server=server)
     return cfg, items, out, server
 
 
@@ -150,25 +162,12 @@ def test_reward_extra_info_reaches_the_batch_under_every_key(guided_games):
 
 
 @pytest.mark.slow
-def test_each_game_carries_the_weights_versions_verl_trainer_reads(smollm2_dir, smollm2_tokenizer):
+def test_each_game_carries_the_weights_versions_verl_trainer_reads(guided_games):
     """min/max_global_steps per trajectory: verl 0.9.1's trainer turns them into ints for its staleness metrics
     (trainer_base._compute_metrics); a game without them stopped the first GPU run at step 1 (2026-12-03)."""
     import numpy as np
 
-    cfg = _config(smollm2_dir, 1024)
-    items = [build_verl_dataset(cfg, "train", smollm2_tokenizer)[i] for i in range(2)]
-    server = HFTokenServer(smollm2_dir, prompt_length=PROMPT_LENGTH, global_steps=3,
-                           guide=answer_guide(smollm2_tokenizer, [str(a) for a in range(9)]),
-                           response_length=cfg.actor_rollout_ref.rollout.response_length)
-    generate = server.generate
-
-    async def synced_after_first_call(*args, **kwargs):  # a weight sync lands while the games are being played
-        out = await generate(*args, **kwargs)
-        server.global_steps = 4
-        return out
-
-    server.generate = synced_after_first_call
-    out, _ = _play(cfg, smollm2_dir, items, server=server)
+    _, _, out, _ = guided_games
     low = np.array(list(out.non_tensor_batch["min_global_steps"]), dtype=int)  # what verl's trainer does
     high = np.array(list(out.non_tensor_batch["max_global_steps"]), dtype=int)
     turns = [len(out.non_tensor_batch["game_completions"][i]) for i in range(2)]
