@@ -26,9 +26,11 @@
 # grad-accum 1; on 2026-12-03 its process held 117 GB, vLLM's 28 included, and the runs beside it ran out of
 # memory), hence --grad-accum 4.
 # Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), CURRICULUM_STEPS (60), MAXENT_STEPS (100),
-# VERL_STEPS (30), VERL_GAME_STEPS (6), VERL_GAME_MEM (0.4), VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
+# VERL_STEPS (30), VERL_GAME_STEPS (6), VERL_GAME_MEM (0.4), VERL_GAMES_AFTER (a log under $R, e.g. maxent.log:
+# verl_games starts once it shows step 1).
 set -uo pipefail
 R=/root/res
+PLANS="learning, verl, verl_ablate, verl_games, speed"
 export VERITAS_GGUF_DIR=/root/stage VERITAS_MODELS_DIR=/root/models HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 \
   TOKENIZERS_PARALLELISM=false TRL_EXPERIMENTAL_SILENCE=1
 SITE=/root/site:/root/repo/src
@@ -133,11 +135,11 @@ plan_speed() {  # the TRL rows of the three-way table, then a batch that fills t
 case ${1:-status} in
   launch)
     shift
-    (($#)) || { echo "usage: gpu_session.sh launch PHASE [PHASE ...]; a phase is PLAN or PLAN,PLAN (learning, verl, verl_ablate, verl_games, speed)" >&2; exit 2; }
+    (($#)) || { echo "usage: gpu_session.sh launch PHASE [PHASE ...]; a phase is PLAN or PLAN,PLAN ($PLANS)" >&2; exit 2; }
     for phase in "$@"; do
       for plan in ${phase//,/ }; do
         declare -F "plan_$plan" > /dev/null || {
-          echo "unknown plan '$plan'; choose from: learning, verl, verl_ablate, verl_games, speed" >&2
+          echo "unknown plan '$plan'; choose from: $PLANS" >&2
           exit 2
         }
       done
@@ -176,7 +178,7 @@ case ${1:-status} in
     ;;
   lib) ;;  # sourced by `launch` for the functions above
   *)
-    echo "usage: gpu_session.sh launch PHASE [PHASE ...] | status (plans: learning, verl, verl_ablate, verl_games, speed)" >&2
+    echo "usage: gpu_session.sh launch PHASE [PHASE ...] | status (plans: $PLANS)" >&2
     exit 2
     ;;
 esac
