@@ -51,7 +51,8 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCHER = REPO / "train" / "scripts" / "lgc-v2-RL-GRPO-trainer.sh"
 #: the launcher's defaults before the size rules (commit 79173db), as variables
 OLD = dict(USE_KL_LOSS="1", KL_LOSS_COEF="0.001", RECOMPUTE_OLD_LOG_PROB="1", GRADIENT_CHECKPOINTING="1",
-           USE_DYNAMIC_BSZ="0", MICRO_BATCH_SIZE_PER_GPU="4", ATTN_IMPLEMENTATION="sdpa", USE_REMOVE_PADDING="0")
+           USE_DYNAMIC_BSZ="0", MICRO_BATCH_SIZE_PER_GPU="4", ATTN_IMPLEMENTATION="sdpa", USE_REMOVE_PADDING="0",
+           USE_FUSED_KERNELS="0")
 TIMINGS = ("step", "gen", "old_log_prob", "ref", "update_actor", "adv", "reward")
 
 

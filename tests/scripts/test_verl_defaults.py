@@ -191,6 +191,54 @@ def test_remove_padding_only_where_flash_attn_imports(run, tmp_path, script, smo
     assert f"{model}.use_remove_padding=True" in command_of(run(script, env={**extra, "USE_REMOVE_PADDING": "1"}))
 
 
+@pytest.mark.parametrize("script", [GRPO, SFT])
+def test_fused_log_prob_head_where_flash_attn_does_not_import(run, tmp_path, script):
+    """Without flash_attn verl 0.9.1 loops over every token's logits row (logprobs_from_logits_v2); the rule turns
+    on its chunked fused head instead, and the actor (RL) or the SFT engine reads it from the model config."""
+    model = "model" if script == SFT else "actor_rollout_ref.model"
+    extra = {} if script == GRPO else {"SFT_TRAIN_FILES": str(_sft_file(tmp_path))}
+    proc = run(script, env=extra)  # this machine: no flash_attn
+    assert f"{model}.use_fused_kernels=True" in command_of(proc)
+    if script == GRPO:
+        assert "log-probs by the fused torch head" in proc.stderr
+        cfg = compose(GRPO, proc)
+        assert sel(cfg, f"{ACTOR}.use_fused_kernels") is True  # verl's actor config follows the model's
+        assert sel(cfg, f"{model}.fused_kernel_options.impl_backend") == "torch"
+    works = _flash_stub(tmp_path / "ok", "__version__ = '2.8.3'\n")
+    assert f"{model}.use_fused_kernels=False" in command_of(run(script, env={**extra, "PYTHONPATH": works}))
+    assert f"{model}.use_fused_kernels=False" in command_of(run(script, env={**extra, "USE_FUSED_KERNELS": "0"}))
+    argv = command_of(run(script, f"{model}.use_fused_kernels=False", env=extra))  # a Hydra override comes last
+    assert argv[-1] == f"{model}.use_fused_kernels=False"
+    bad = run(script, env={**extra, "USE_FUSED_KERNELS": "fast"}, check=False)
+    assert bad.returncode != 0 and "USE_FUSED_KERNELS=fast is not valid" in bad.stderr
+
+
+def test_fused_log_prob_head_gives_the_whole_logits_log_probs_and_gradients(smollm2_dir, monkeypatch):
+    """What the rule switches on computes the same objective: verl's own torch fused head on the real SmolLM2
+    (tied embeddings, as Qwen2.5-0.5B's) against log_softmax over whole logits, values and gradients."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from verl.models.transformers.monkey_patch import patch_forward_with_backends
+
+    torch.manual_seed(0)
+    ids = torch.randint(0, 49152, (3, 700))  # 2,100 tokens: five of verl's 512-token chunks
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    labels = torch.roll(ids, shifts=-1, dims=-1)
+    logits = model(input_ids=ids).logits
+    want = torch.log_softmax(logits.float(), -1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    want.sum().backward()
+    want_grad = model.lm_head.weight.grad.clone()
+    model.zero_grad()
+    monkeypatch.setattr(type(model), "forward", type(model).forward)  # verl patches the class: undone after the test
+    patch_forward_with_backends(model, use_fused_kernels=True, fused_kernels_backend="torch")
+    out = model(input_ids=ids, return_dict=True, temperature=1.0)
+    assert out.log_probs.shape == want.shape and getattr(out, "logits", None) is None  # no whole logits held
+    torch.testing.assert_close(out.log_probs, want.detach(), atol=2e-4, rtol=1e-4)
+    out.log_probs.sum().backward()
+    torch.testing.assert_close(model.lm_head.weight.grad, want_grad, atol=1e-3, rtol=1e-3)
+    assert float(want_grad.abs().max()) > 0.1  # the gradients compared are not vanishing
+
+
 def _sft_file(tmp_path):
     import pandas as pd
 

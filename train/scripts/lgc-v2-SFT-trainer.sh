@@ -163,6 +163,7 @@ VR_ARGS=(
   "data.max_length=$SFT_MAX_LENGTH"
   "model.path=$MODEL_PATH"
   "model.use_remove_padding=$(vr_py_bool "$USE_REMOVE_PADDING")"
+  "model.use_fused_kernels=$(vr_py_bool "$USE_FUSED_KERNELS")"
   "model.lora_rank=$SFT_LORA_RANK"
   "model.lora_alpha=$SFT_LORA_ALPHA"
   "engine.strategy=${FSDP_STRATEGY:-fsdp}"

@@ -307,7 +307,11 @@ vr_gpu_count() {
 # is no config.json yet, e.g. a hub id in a dry run) and VR_MODEL[flash] (1 when flash_attn imports here). Then the
 # attention defaults: ATTN_IMPLEMENTATION flash_attention_2 where flash_attn imports, else sdpa (verl's own default,
 # flash_attention_2, fails at model init without it); USE_REMOVE_PADDING 1 only with flash_attention_2 (verl's
-# padding-free path packs sequences, which only flash-attn's varlen kernels keep apart).
+# padding-free path packs sequences, which only flash-attn's varlen kernels keep apart); USE_FUSED_KERNELS 1 where
+# flash_attn does not import: verl 0.9.1 then takes each token's log-prob with logprobs_from_logits_v2, a Python loop
+# over the rows of the (tokens x vocab) logits (verl/utils/torch_functional.py), ~26k small kernels forward and more
+# backward per step at 64 x ~400 tokens, where its fused torch backend (model.use_fused_kernels, impl_backend torch)
+# works in 512-token chunks from the hidden states and never holds the whole logits.
 declare -A VR_MODEL=([params]=unknown [heads]=unknown [kv_heads]=unknown [flash]=0)
 vr_probe_model() {
   local out flash_check=()
@@ -320,6 +324,9 @@ vr_probe_model() {
   fi
   if [[ -z $USE_REMOVE_PADDING ]]; then
     if [[ $ATTN_IMPLEMENTATION == flash_attention_2 ]]; then USE_REMOVE_PADDING=1; else USE_REMOVE_PADDING=0; fi
+  fi
+  if [[ -z $USE_FUSED_KERNELS ]]; then
+    if [[ ${VR_MODEL[flash]} == 1 ]]; then USE_FUSED_KERNELS=0; else USE_FUSED_KERNELS=1; fi
   fi
 }
 
@@ -364,6 +371,7 @@ vr_declare_common_vars() {
   vr_var TENSORBOARD_DIR "" "where the tensorboard logger writes" "train/artifacts/tensorboard/<project>/<run>"
   vr_var ATTN_IMPLEMENTATION "" "attention kernel of the FSDP model: flash_attention_2, sdpa or eager" "flash_attention_2 where flash_attn imports, else sdpa"
   vr_var USE_REMOVE_PADDING "" "verl's padding-free path (needs flash-attn): 1 or 0" "1 with flash_attention_2, else 0"
+  vr_var USE_FUSED_KERNELS "" "verl's fused log-prob head (model.use_fused_kernels, torch backend): log-probs from the hidden states in 512-token chunks instead of verl's per-token loop over whole logits: 1 or 0" "1 where flash_attn does not import, else 0"
   vr_var FSDP_STRATEGY "" "FSDP version: fsdp or fsdp2" "fsdp2 for RL with LoRA, else fsdp"
   vr_var NCCL_NVLS_ENABLE 0 "NCCL's NVLink SHARP (multicast) collectives: 0 = off (the lent GPU machines need it off), 1 = on; exported, and passed to Ray's workers (runtime_env); \"\" = NCCL's own default"
   vr_var DRY_RUN 0 "1 = print the command and validate it against verl's schema (no GPU); print = only print it"
@@ -384,6 +392,7 @@ vr_setup_common() {
     vr_check_choice ATTN_IMPLEMENTATION flash_attention_2 sdpa eager
   fi
   [[ -z $USE_REMOVE_PADDING ]] || vr_check_bool USE_REMOVE_PADDING
+  [[ -z $USE_FUSED_KERNELS ]] || vr_check_bool USE_FUSED_KERNELS
   [[ -z $FSDP_STRATEGY ]] || vr_check_choice FSDP_STRATEGY fsdp fsdp2
   if [[ -n $NCCL_NVLS_ENABLE ]]; then
     vr_check_choice NCCL_NVLS_ENABLE 0 1
@@ -561,7 +570,7 @@ vr_rl_rules() {
   vr_check_int LOG_PROB_MAX_TOKEN_LEN_PER_GPU 1
   local batching="$MICRO_BATCH_SIZE_PER_GPU sequences per micro batch"
   [[ $USE_DYNAMIC_BSZ == 0 ]] || batching="micro batches of <= $PPO_MAX_TOKEN_LEN_PER_GPU tokens/GPU (log-probs $LOG_PROB_MAX_TOKEN_LEN_PER_GPU)"
-  vr_log "defaults for $(basename "$MODEL_PATH") (${VR_MODEL[params]} parameters, $ATTN_IMPLEMENTATION): KL loss $([[ $USE_KL_LOSS == 1 ]] && echo "on ($KL_LOSS_COEF, reference model)" || echo "off (no reference model)"), old log-probs $([[ $RECOMPUTE_OLD_LOG_PROB == 1 ]] && echo recomputed || echo "from the rollout (bypass)"), gradient checkpointing $([[ $GRADIENT_CHECKPOINTING == 1 ]] && echo on || echo off), $batching"
+  vr_log "defaults for $(basename "$MODEL_PATH") (${VR_MODEL[params]} parameters, $ATTN_IMPLEMENTATION): KL loss $([[ $USE_KL_LOSS == 1 ]] && echo "on ($KL_LOSS_COEF, reference model)" || echo "off (no reference model)"), old log-probs $([[ $RECOMPUTE_OLD_LOG_PROB == 1 ]] && echo recomputed || echo "from the rollout (bypass)"), gradient checkpointing $([[ $GRADIENT_CHECKPOINTING == 1 ]] && echo on || echo off), log-probs $([[ $USE_FUSED_KERNELS == 1 ]] && echo "by the fused torch head" || echo "from whole logits"), $batching"
 }
 
 # vr_curriculum_overrides: CURRICULUM / FAILURE_REPLAY / REPLAY_* -> data.custom_cls.config.curriculum (the train
@@ -656,6 +665,7 @@ vr_rl_overrides() {
     "data.max_response_length=$MAX_RESPONSE_LENGTH"
     "$model.path=$MODEL_PATH"
     "$model.use_remove_padding=$(vr_py_bool "$USE_REMOVE_PADDING")"
+    "$model.use_fused_kernels=$(vr_py_bool "$USE_FUSED_KERNELS")"
     "$model.use_shm=$(vr_py_bool "$USE_SHM")"
     "$actor.strategy=$FSDP_STRATEGY"
     "$ref.strategy=$FSDP_STRATEGY"
