@@ -13,8 +13,10 @@
 #   learning  TRL learning runs side by side on one GPU (each its own process, so each gets one vLLM engine):
 #             games (Qwen-0.5B, tic_tac_toe vs random, game mode), curriculum (uniform arm, then curriculum arm),
 #             MaxEnt vs GRPO (arithmetic, SmolLM2). Wall times are shared-GPU times: learning figures only.
-#   verl      benchmarks/verl_defaults.py new, then old (one GPU to itself: these are timings).
-#   verl_ablate  the new defaults with verl's torch.compile off, then with a fixed micro-batch of 16 (timings).
+#   verl      benchmarks/verl_logprob.py (verl's two log-prob paths on Qwen's head), then benchmarks/verl_defaults.py
+#             new (one GPU to itself: these are timings).
+#   verl_old  benchmarks/verl_defaults.py old: the launcher's defaults before the size rules, for the reward curve
+#             beside new (and its timings when it has the GPU to itself).
 #   verl_games  benchmarks/verl_gpu.py openspiel-game: whole games through verl's agent loop, Qwen-0.5B
 #             (rollout engine at VERL_GAME_MEM, 0.4 of the GPU; run it as its own phase).
 #   speed     benchmarks/trl_speed.py on Qwen-0.5B: generate and vLLM at 8 x 8, then vLLM at 64 x 8 (one GPU alone).
@@ -30,7 +32,7 @@
 # verl_games starts once it shows step 1).
 set -uo pipefail
 R=/root/res
-PLANS="learning, verl, verl_ablate, verl_games, speed"
+PLANS="learning, verl, verl_old, verl_games, speed"
 export VERITAS_GGUF_DIR=/root/stage VERITAS_MODELS_DIR=/root/models HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 \
   TOKENIZERS_PARALLELISM=false TRL_EXPERIMENTAL_SILENCE=1
 SITE=/root/site:/root/repo/src
@@ -94,22 +96,18 @@ plan_learning() {
 
 plan_verl() {
   cd /root/repo || exit 1
-  local qwen config
-  qwen=$(head -1 "$R/models.txt")
-  for config in new old; do
-    PYTHONPATH=$VERL_SITE python3 benchmarks/verl_defaults.py --out "$R/verl" --configs "$config" --model-dir "$qwen" \
-      --steps "${VERL_STEPS:-30}" > "$R/verl-$config.log" 2>&1
-  done
-}
-
-plan_verl_ablate() {  # where the new defaults' 6 s update_actor goes (2026-12-03): one knob at a time, 12 steps each
-  cd /root/repo || exit 1
   local qwen
   qwen=$(head -1 "$R/models.txt")
-  PYTHONPATH=$VERL_SITE python3 benchmarks/verl_defaults.py --out "$R/verl-nocompile" --configs new --model-dir "$qwen" \
-    --steps 12 --override actor_rollout_ref.actor.use_torch_compile=False > "$R/verl-nocompile.log" 2>&1
-  PYTHONPATH=$VERL_SITE python3 benchmarks/verl_defaults.py --out "$R/verl-fixedbsz" --configs new --model-dir "$qwen" \
-    --steps 12 --set USE_DYNAMIC_BSZ=0 --set MICRO_BATCH_SIZE_PER_GPU=16 > "$R/verl-fixedbsz.log" 2>&1
+  PYTHONPATH=$VERL_SITE python3 benchmarks/verl_logprob.py --model-dir "$qwen" --tokens 26000 --out "$R/verl" \
+    > "$R/verl-logprob.log" 2>&1
+  PYTHONPATH=$VERL_SITE python3 benchmarks/verl_defaults.py --out "$R/verl" --configs new --model-dir "$qwen" \
+    --steps "${VERL_STEPS:-30}" > "$R/verl-new.log" 2>&1
+}
+
+plan_verl_old() {
+  cd /root/repo || exit 1
+  PYTHONPATH=$VERL_SITE python3 benchmarks/verl_defaults.py --out "$R/verl" --configs old \
+    --model-dir "$(head -1 "$R/models.txt")" --steps "${VERL_STEPS:-30}" > "$R/verl-old.log" 2>&1
 }
 
 plan_verl_games() {  # game episodes through verl's agent loop (GameAgentLoop), Qwen-0.5B, a few steps
