@@ -213,9 +213,12 @@ def test_fused_log_prob_head_where_flash_attn_does_not_import(run, tmp_path, scr
     assert bad.returncode != 0 and "USE_FUSED_KERNELS=fast is not valid" in bad.stderr
 
 
-def test_fused_log_prob_head_gives_the_whole_logits_log_probs_and_gradients(smollm2_dir, monkeypatch):
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_fused_log_prob_head_gives_the_whole_logits_log_probs_and_gradients(smollm2_dir, monkeypatch, lora):
     """What the rule switches on computes the same objective: verl's own torch fused head on the real SmolLM2
-    (tied embeddings, as Qwen2.5-0.5B's) against log_softmax over whole logits, values and gradients."""
+    (tied embeddings, as Qwen2.5-0.5B's) against log_softmax over whole logits, values and gradients; with a
+    LoRA adapter too (the openspiel launcher's default), patched first and wrapped after, in verl's order
+    (fsdp_workers: apply_monkey_patch, then get_peft_model)."""
     import torch
     from transformers import AutoModelForCausalLM
     from verl.models.transformers.monkey_patch import patch_forward_with_backends
@@ -223,20 +226,37 @@ def test_fused_log_prob_head_gives_the_whole_logits_log_probs_and_gradients(smol
     torch.manual_seed(0)
     ids = torch.randint(0, 49152, (3, 700))  # 2,100 tokens: five of verl's 512-token chunks
     model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    monkeypatch.setattr(type(model), "forward", type(model).forward)  # verl patches the class: undone after the test
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
+        for name, p in model.named_parameters():  # B starts at zero: make the adapter change the output
+            if "lora_B" in name:
+                torch.nn.init.normal_(p, std=0.02)
+    trained = [p for p in model.parameters() if p.requires_grad]
+
+    def grads():
+        return [p.grad.clone() for p in trained]
+
     labels = torch.roll(ids, shifts=-1, dims=-1)
     logits = model(input_ids=ids).logits
     want = torch.log_softmax(logits.float(), -1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     want.sum().backward()
-    want_grad = model.lm_head.weight.grad.clone()
+    want_grads = grads()
     model.zero_grad()
-    monkeypatch.setattr(type(model), "forward", type(model).forward)  # verl patches the class: undone after the test
-    patch_forward_with_backends(model, use_fused_kernels=True, fused_kernels_backend="torch")
+    patch_forward_with_backends(model.get_base_model() if lora else model, use_fused_kernels=True,
+                                fused_kernels_backend="torch")
     out = model(input_ids=ids, return_dict=True, temperature=1.0)
     assert out.log_probs.shape == want.shape and getattr(out, "logits", None) is None  # no whole logits held
     torch.testing.assert_close(out.log_probs, want.detach(), atol=2e-4, rtol=1e-4)
     out.log_probs.sum().backward()
-    torch.testing.assert_close(model.lm_head.weight.grad, want_grad, atol=1e-3, rtol=1e-3)
-    assert float(want_grad.abs().max()) > 0.1  # the gradients compared are not vanishing
+    got = grads()
+    if lora:  # only the adapter trains: q and v, A and B, in every layer
+        assert len(got) == 4 * model.config.num_hidden_layers
+    for g, w in zip(got, want_grads):
+        torch.testing.assert_close(g, w, atol=1e-3, rtol=1e-3)
+    assert max(float(w.abs().max()) for w in want_grads) > 0.1  # the gradients compared are not vanishing
 
 
 def _sft_file(tmp_path):
