@@ -28,8 +28,8 @@
 # grad-accum 1; on 2026-12-03 its process held 117 GB, vLLM's 28 included, and the runs beside it ran out of
 # memory), hence --grad-accum 4.
 # Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), CURRICULUM_STEPS (60), MAXENT_STEPS (100),
-# VERL_STEPS (30), VERL_GAME_STEPS (6), VERL_GAME_MEM (0.4), VERL_GAMES_AFTER (a log under $R, e.g. maxent.log:
-# verl_games starts once it shows step 1).
+# VERL_STEPS (30), VERL_LOGPROB (1; 0 skips verl_logprob.py), VERL_GAME_STEPS (6), VERL_GAME_MEM (0.4),
+# VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
 set -uo pipefail
 R=/root/res
 PLANS="learning, verl, verl_old, verl_games, speed"
@@ -98,8 +98,8 @@ plan_verl() {
   cd /root/repo || exit 1
   local qwen
   qwen=$(head -1 "$R/models.txt")
-  PYTHONPATH=$VERL_SITE python3 benchmarks/verl_logprob.py --model-dir "$qwen" --tokens 26000 --out "$R/verl" \
-    > "$R/verl-logprob.log" 2>&1
+  [[ ${VERL_LOGPROB:-1} == 1 ]] && PYTHONPATH=$VERL_SITE python3 benchmarks/verl_logprob.py --model-dir "$qwen" \
+    --tokens 26000 --out "$R/verl" > "$R/verl-logprob.log" 2>&1
   PYTHONPATH=$VERL_SITE python3 benchmarks/verl_defaults.py --out "$R/verl" --configs new --model-dir "$qwen" \
     --steps "${VERL_STEPS:-30}" > "$R/verl-new.log" 2>&1
 }
