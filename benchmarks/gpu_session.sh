@@ -126,7 +126,7 @@ plan_speed() {  # the TRL rows of the three-way table, then a batch that fills t
   qwen=$(head -1 "$R/models.txt")
   PYTHONPATH=$SITE python3 benchmarks/trl_speed.py --model "$qwen" --steps "${SPEED_STEPS:-6}" --out "$R/speed" \
     > "$R/speed.log" 2>&1
-  PYTHONPATH=$SITE python3 benchmarks/trl_speed.py --model "$qwen" --systems vllm --prompts 64 --steps 4 \
+  PYTHONPATH=$SITE python3 benchmarks/trl_speed.py --model "$qwen" --systems vllm --prompts 64 --grad-accum 8 --steps 4 \
     --set vllm_gpu_memory_utilization=0.5 --out "$R/speed64" > "$R/speed64.log" 2>&1
 }
 

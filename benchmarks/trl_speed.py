@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", type=int, default=8, help="prompts per step (default: 8)")
     p.add_argument("--num-generations", type=int, default=8, help="completions per prompt (default: 8)")
     p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches per step: the step still generates and trains prompts x num-generations "
+                        "completions, the loss forward holds 1/grad-accum of them (64 x 8 at <= 512 tokens needs 8: "
+                        "the whole batch's logits alone are ~120 GB in bf16)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a TrainSettings field for every system, VALUE as JSON or a plain string (repeatable)")
     p.add_argument("--out", default="trl-speed-out", help="where the JSON, Markdown and run dirs go")
@@ -98,9 +102,12 @@ def measure(system: str, args: argparse.Namespace, out: Path) -> dict:
     from veritas_rl.backends.trl.timing import KEYS as TIMING_KEYS, summarise as summarise_timing
 
     completions = args.prompts * args.num_generations
+    if args.grad_accum < 1 or completions % args.grad_accum:
+        raise SystemExit(f"--grad-accum {args.grad_accum}: must be >= 1 and divide the {completions} completions")
     overrides = {
         "env": args.env, "env_config": json.loads(args.env_config), "model": args.model, "mode": "grpo",
-        "max_steps": args.steps, "batch_size": completions, "grad_accum": 1, "num_generations": args.num_generations,
+        "max_steps": args.steps, "batch_size": completions // args.grad_accum,
+        "grad_accum": args.grad_accum, "num_generations": args.num_generations,
         "max_new_tokens": args.max_new_tokens, "learning_rate": 1e-6, "precision": "bf16", "eval": False,
         "train_size": max(256, args.prompts * args.steps), "save_steps": 10_000, "save_final_model": False,
         "zero_reward_patience": 0, "output_dir": str(out / "runs"), "run_name": system,
