@@ -19,7 +19,8 @@
 #             beside new (and its timings when it has the GPU to itself).
 #   verl_games  benchmarks/verl_gpu.py openspiel-game: whole games through verl's agent loop, Qwen-0.5B
 #             (rollout engine at VERL_GAME_MEM, 0.4 of the GPU; run it as its own phase).
-#   speed     benchmarks/trl_speed.py on Qwen-0.5B: generate and vLLM at 8 x 8, then vLLM at 64 x 8 (one GPU alone).
+#   speed     benchmarks/trl_speed.py on Qwen-0.5B: generate and vLLM at 8 x 8, then speed64 (one GPU alone).
+#   speed64   vLLM at 64 x 8 (grad-accum 8), with the decode / update bounds (benchmarks/roofline.py).
 #
 # Expects ../shared/gpu/stage.py --qwen --pins verl-gpu-pins.txt staged into /root/site, with hydra's antlr4 4.9.3
 # sdist carried as /root/stage/antlr49.sdist (not installed into /root/site: math-verify's 4.13.2 is). verl runs
@@ -32,7 +33,7 @@
 # VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
 set -uo pipefail
 R=/root/res
-PLANS="learning, verl, verl_old, verl_games, speed"
+PLANS="learning, verl, verl_old, verl_games, speed, speed64"
 export VERITAS_GGUF_DIR=/root/stage VERITAS_MODELS_DIR=/root/models HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 \
   TOKENIZERS_PARALLELISM=false TRL_EXPERIMENTAL_SILENCE=1
 SITE=/root/site:/root/repo/src
@@ -126,8 +127,13 @@ plan_speed() {  # the TRL rows of the three-way table, then a batch that fills t
   qwen=$(head -1 "$R/models.txt")
   PYTHONPATH=$SITE python3 benchmarks/trl_speed.py --model "$qwen" --steps "${SPEED_STEPS:-6}" --out "$R/speed" \
     > "$R/speed.log" 2>&1
-  PYTHONPATH=$SITE python3 benchmarks/trl_speed.py --model "$qwen" --systems vllm --prompts 64 --grad-accum 8 --steps 4 \
-    --set vllm_gpu_memory_utilization=0.5 --out "$R/speed64" > "$R/speed64.log" 2>&1
+  plan_speed64
+}
+
+plan_speed64() {  # vLLM at a batch that fills the GPU, beside the H200's bounds (512 completions, 64 per forward)
+  cd /root/repo || exit 1
+  PYTHONPATH=$SITE python3 benchmarks/trl_speed.py --model "$(head -1 "$R/models.txt")" --systems vllm --prompts 64 \
+    --grad-accum 8 --steps 4 --set vllm_gpu_memory_utilization=0.5 --out "$R/speed64" > "$R/speed64.log" 2>&1
 }
 
 case ${1:-status} in

@@ -12,7 +12,10 @@ reports, from TRL's own per-step metrics (``step_time``, ``completions/mean_leng
 - s/step after warm-up (median of the steps after the first ``--warmup``),
 - generated tokens/s (completions per step x mean completion length / step time),
 - start-up (process start of the run to the first step's end, model load included),
-- mean GPU utilisation while training (``nvidia-smi`` sampled every 0.5 s).
+- mean GPU utilisation while training (``nvidia-smi`` sampled every 0.5 s),
+- beside the device's bounds (``benchmarks/roofline.py``: HBM bandwidth for decode, dense bf16 FLOP/s for the
+  update): decode tokens/s per generation second against the bandwidth bound at that batch, and trained
+  tokens/s (prompt + reply tokens of the step over the update time) against the FLOP bound (MFU).
 
 Needs one CUDA GPU (and vLLM for the ``vllm`` system). Writes ``trl_speed.json`` and ``trl_speed.md``.
 """
@@ -130,6 +133,13 @@ def measure(system: str, args: argparse.Namespace, out: Path) -> dict:
     later = steps[args.warmup:] or steps
     decode = [completions * float(r.get("completions/mean_length", 0.0)) / float(r["timing_s/gen"])
               for r in later if float(r.get("timing_s/gen", 0.0)) > 0]
+    seen = [float(r["num_tokens"]) for r in steps if "num_tokens" in r]  # TRL's running count, prompts + replies
+    step_tokens = [b - a for a, b in zip([0.0] + seen, seen)][args.warmup:]
+    tokens = statistics.fmean(step_tokens) if step_tokens else None
+    reply = statistics.fmean(lengths[args.warmup:] or lengths) if lengths else 0.0
+    prompt = None if tokens is None else max(tokens / completions - reply, 0.0)
+    bounds = roofline_row(s.model, completions, prompt, reply, statistics.fmean(decode) if decode else None,
+                          None if tokens is None or not phases else tokens / phases["median_update"])
     return {
         "system": system, "steps": len(times), "s_per_step": round(per_step, 2), "step_times": times,
         "mean_completion_tokens": round(statistics.fmean(lengths), 1) if lengths else None,
@@ -137,7 +147,26 @@ def measure(system: str, args: argparse.Namespace, out: Path) -> dict:
         "gpu_util_mean": None if gpu.mean is None else round(gpu.mean, 1), "wall_s": round(wall, 1),
         "rewards": [r.get("reward") for r in steps], "settings": s.to_dict(), "median_s": phases,
         "decode_tok_s": round(statistics.fmean(decode)) if decode else None,
+        "tokens_per_step": tokens, "mean_prompt_tokens": prompt, "bounds": bounds,
     }
+
+
+def roofline_row(model: str, seqs: int, prompt: float | None, reply: float, decode: float | None,
+                 train: float | None) -> dict | None:
+    """``roofline.bounds_row`` for the device this runs on (None without CUDA or the model's safetensors)."""
+    import torch
+
+    from roofline import bounds_row, device_spec, model_shape
+
+    if not torch.cuda.is_available() or prompt is None:
+        return None
+    try:
+        shape = model_shape(model)
+    except (OSError, KeyError) as exc:
+        log.warning("no bounds: %s", exc)
+        return None
+    return bounds_row(device_spec(torch.cuda.get_device_name()), shape, seqs=seqs, prompt_tokens=prompt,
+                      completion_tokens=reply, decode_tok_s=decode, train_tok_s=train)
 
 
 def markdown(rows: list[dict], args: argparse.Namespace) -> str:
@@ -153,6 +182,19 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         decode = "-" if r["decode_tok_s"] is None else f"{r['decode_tok_s']:,}"
         lines.append(f"| TRL + {r['system']} | {r['s_per_step']} | {split} | {r['generated_tok_s']:,} | {decode} | "
                      f"{r['mean_completion_tokens']} | {r['startup_s']} | {util} |")
+    bounded = [r for r in rows if (r.get("bounds") or {}).get("decode_bound_tok_s")]
+    if bounded:
+        b0 = bounded[0]["bounds"]
+        lines += ["", f"Bounds on {b0['device']} ({b0['params']:,} parameters; benchmarks/roofline.py): decode at "
+                  f"{b0['seqs']} sequences by HBM bandwidth, update by dense bf16 FLOP/s (6 x params per token)", "",
+                  "| system | decode tok/s | decode bound | share | trained tok/s | update bound | MFU |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in bounded:
+            b = r["bounds"]
+            fmt = lambda x, spec: "-" if x is None else format(x, spec)  # noqa: E731
+            lines.append(f"| TRL + {r['system']} | {fmt(b['decode_tok_s'], ',.0f')} | {b['decode_bound_tok_s']:,.0f} | "
+                         f"{fmt(b['decode_share'], '.1%')} | {fmt(b['train_tok_s'], ',.0f')} | "
+                         f"{b['train_bound_tok_s']:,.0f} | {fmt(b['mfu'], '.1%')} |")
     return "\n".join(lines) + "\n"
 
 
