@@ -225,3 +225,37 @@ def test_every_zero_names_a_kind_and_a_hedge_of_the_oracle_is_one(env, task_type
         assert outcome(env, task, f"{oracle}\n{oracle}") == (1.0, "correct")
         for answer in (f"{wrong}\n{oracle}", f"{oracle}\n{wrong}"):
             assert outcome(env, task, answer) == (0.0, "hedge"), (task_type, seed)
+
+
+# -- digits are ASCII digits -----------------------------------------------------------------------
+
+# characters that str.isdigit() accepts and int() refuses (superscripts) or reads as a number (Arabic-Indic)
+NON_ASCII_DIGITS = ("\u00b2", "\u0660", "\u0663", "\u2460")
+
+
+@pytest.mark.parametrize("task_type, template", [
+    ("operation", "\\boxed{1{d}}"), ("dyck_language2", "\\boxed{{d}}"),
+    ("dyck_language_reasoning_errors", "\\boxed{{d}}"), ("cryptarithm", "\\boxed{A={d}}"),
+    ("game_of_24", "\\boxed{({d}+1)*24}"),
+])
+def test_non_ascii_digits_score_zero_with_a_reason_never_an_exception(env, task_type, template):
+    task = task_of(env, task_type, 1)
+    for d in NON_ASCII_DIGITS:
+        score = env.score(task, template.replace("{d}", d))
+        assert (score.value, score.kind) == (0.0, "no_answer"), (task_type, d, score)
+        assert score.info["reason"]
+
+
+def test_a_sudoku_grid_of_look_alike_digits_is_not_a_solution():
+    sudoku = make("lgc-v2", task_types=["sudoku"])
+    for seed in range(40):  # puzzles where one digit has no given: renaming it keeps every unit distinct
+        task = sudoku.task(make_task_id("sudoku", seed))
+        missing = sorted(set("123456789") - set(task.extra["puzzle"]))
+        if missing:
+            break
+    assert missing, "no puzzle without a given digit in the first 40 seeds"
+    assert sudoku.score(task, _grid_block(task.ground_truth)).value == 1.0
+    for d in NON_ASCII_DIGITS:
+        fake = task.ground_truth.replace(missing[0], d)
+        score = sudoku.score(task, _grid_block(fake))
+        assert (score.value, score.kind) == (0.0, "no_answer"), (d, score)

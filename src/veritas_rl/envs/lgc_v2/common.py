@@ -156,8 +156,14 @@ def _integer_text(slot: str) -> str:
     return got[1:] if got.startswith("+") else got
 
 
+def digits(text: str) -> bool:
+    """Whether ``text`` is one or more ASCII digits 0-9. ``str.isdigit`` is not enough: it is true for ``²``
+    and ``٠``, which ``int()`` refuses or reads, and which no task's answer is written in."""
+    return text.isascii() and text.isdigit()
+
+
 def _is_integer(got: str) -> bool:
-    return got.isdigit() or (got.startswith("-") and got[1:].isdigit())
+    return digits(got) or (got.startswith("-") and digits(got[1:]))
 
 
 def _integer_value(slot: str) -> Hashable:

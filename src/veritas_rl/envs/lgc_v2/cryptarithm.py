@@ -9,7 +9,7 @@ import functools
 from typing import Any
 
 from veritas_rl.envs.base import Score, Task
-from veritas_rl.envs.lgc_v2.common import SEEDS_PER_TYPE, TaskType, score_boxed, text_value
+from veritas_rl.envs.lgc_v2.common import SEEDS_PER_TYPE, TaskType, digits, score_boxed, text_value
 
 #: longest boxed mapping read (ten letters fit in 60 characters)
 MAX_MAPPING_CHARS = 400
@@ -67,7 +67,7 @@ def _mapping(slot: str) -> dict[str, int] | str:
             continue
         letter, eq, digit = pair.partition("=")
         letter, digit = letter.strip(), digit.strip()
-        if not eq or len(letter) != 1 or not letter.isupper() or len(digit) != 1 or not digit.isdigit():
+        if not eq or len(letter) != 1 or not "A" <= letter <= "Z" or len(digit) != 1 or not digits(digit):
             return "mapping is not of the form A=1,B=2"
         if letter in mapping:
             return f"letter {letter} mapped twice"

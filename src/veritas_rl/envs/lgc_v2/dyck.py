@@ -18,6 +18,7 @@ from veritas_rl.envs.lgc_v2.common import (
     MAX_ANSWER_CHARS,
     TaskType,
     answer_line_slots,
+    digits,
     oracle_boxed,
     same_answer,
     score_boxed,
@@ -209,7 +210,7 @@ def _parse_index_set(text: str) -> set[int] | None:
         return set()
     s = s.strip("[]()")
     parts = [p.strip() for p in s.split(",")]
-    if not all(p.isdigit() and len(p) < 10 for p in parts):
+    if not all(digits(p) and len(p) < 10 for p in parts):
         return None
     values = [int(p) for p in parts]
     if len(set(values)) != len(values):

@@ -18,7 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 from veritas_rl.envs.base import Score, Task
-from veritas_rl.envs.lgc_v2.common import MAX_NESTING, TaskType, score_boxed, task_rng
+from veritas_rl.envs.lgc_v2.common import MAX_NESTING, TaskType, digits, score_boxed, task_rng
 
 #: longest boxed expression read (an expression of four numbers is about 20 characters)
 MAX_EXPRESSION_CHARS = 200
@@ -111,9 +111,9 @@ def parse_arithmetic(text: str, max_depth: int = MAX_NESTING) -> tuple[Fraction,
         c = text[i]
         if c.isspace():
             i += 1
-        elif c.isdigit():
+        elif "0" <= c <= "9":
             j = i
-            while j < len(text) and text[j].isdigit():
+            while j < len(text) and "0" <= text[j] <= "9":
                 j += 1
             tokens.append(text[i:j])
             i = j
@@ -170,7 +170,7 @@ def parse_arithmetic(text: str, max_depth: int = MAX_NESTING) -> tuple[Fraction,
             pos += 1
             depth -= 1
             return value
-        if tok.isdigit():
+        if digits(tok):
             pos += 1
             literals.append(int(tok))
             return Fraction(int(tok))

@@ -22,6 +22,7 @@ from veritas_rl.envs.lgc_v2.common import (
     MAX_ANSWER_CHARS,
     SEEDS_PER_TYPE,
     TaskType,
+    digits as is_digits,
     fenced_bodies,
     same_answer,
     task_rng,
@@ -96,7 +97,7 @@ def _parse_grid(block: str) -> str | None:
         digits = _cells(line)
         if not digits or not digits.strip("+-=_.*:"):
             continue  # blank or separator line (------+------)
-        if len(digits) != 9 or not digits.isdigit() or "0" in digits:
+        if len(digits) != 9 or not is_digits(digits) or "0" in digits:
             return None
         rows.append(digits)
     return "".join(rows) if len(rows) == 9 else None
@@ -107,9 +108,9 @@ def _states_a_grid(task: Task, block: str) -> bool:
     if len(block) > MAX_ANSWER_CHARS:
         return True  # too long to read: an answer that scores 0 (too_long)
     lines = [_cells(line) for line in block.split("\n")]
-    if not any(len(cells) == 9 and cells.isdigit() for cells in lines):
+    if not any(len(cells) == 9 and is_digits(cells) for cells in lines):
         return False
-    copied = "".join(c for c in "".join(lines) if c.isdigit() or c in "_.").replace("_", ".").replace("0", ".")
+    copied = "".join(c for c in "".join(lines) if is_digits(c) or c in "_.").replace("_", ".").replace("0", ".")
     return copied != task.extra["puzzle"]
 
 
