@@ -90,3 +90,59 @@ def test_distinct_answers_stops_early():
     assert distinct_answers([1, 1, 2, 3, 4, 5], same) == [1, 2]
     assert len(calls) == 2  # stopped at the second distinct answer
     assert distinct_answers([1, 2, 3], same, stop_at=10) == [1, 2, 3]
+
+
+# -- <answer> markup that does not pair cleanly ---------------------------------------------------
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("<answer>39<answer>38</answer>", "no_answer"),  # an opener inside a block: "39" hidden from the reader
+    ("<answer>38</answer> <answer>39<answer>38</answer>", "hedge"),
+    ("<answer>0</answer></answer><answer>1", "hedge"),  # then an unclosed "1"
+    ("<answer>0</answer> 1</answer>", "hedge"),  # a stray closer after text
+    ("<ANSWER>39</ANSWER> <answer>38</answer>", "no_answer"),  # another case: skipped by exact-case readers
+    ("<Answer>38</answer>", "no_answer"),
+])
+def test_tag_markup_problem_names_markup_that_hides_an_answer(text, kind):
+    from veritas_rl.envs.answers import tag_markup_problem
+
+    problem = tag_markup_problem(text)
+    assert problem is not None and problem[1] == kind and "<answer>" in problem[0], problem
+
+
+@pytest.mark.parametrize("text", [
+    "42", "<answer>42</answer>", "<answer>41</answer> no, <answer>42</answer>",  # pairs: the hedge rule decides
+    "<answer><answer>42</answer>", "<answer>42</answer></answer>", "<answer>42</answer> <answer>  ",  # blank strays
+    "<answer>42",  # nothing closed: the reader's "no tag"
+    "<answer>" * 30_000, "</answer>" * 20_000, "<answer></answer>" * 10_000,
+])
+def test_tag_markup_problem_lets_clean_or_blank_markup_through(text):
+    from veritas_rl.envs.answers import tag_markup_problem
+
+    assert tag_markup_problem(text) is None
+
+
+def test_tag_markup_problem_is_linear_on_floods():
+    import time
+
+    from veritas_rl.envs.answers import tag_markup_problem
+
+    for flood in ("<answer>2" * 20_000 + "</answer>", "2</answer>" * 20_000, "<answer>x</answer>" * 10_000 + "<answer>"):
+        start = time.perf_counter()
+        tag_markup_problem(flood)
+        assert time.perf_counter() - start < 0.05, flood[:20]
+
+
+@pytest.mark.parametrize("env_name, config", [("answer-tag", {}), ("openspiel", {}), ("reasoning-gym", {"size": 5})])
+def test_every_tag_env_refuses_markup_that_hides_a_second_answer(env_name, config):
+    from veritas_rl.envs import make
+
+    env = make(env_name, **config)
+    task = env.task(env.task_id_at(0))
+    oracle = env.oracle(task)
+    assert env.score(task, oracle).value == 1.0
+    gold = oracle.split("<answer>")[1].split("</answer>")[0]
+    for hedge in (f"<answer>zz9<answer>{gold}</answer>", f"<ANSWER>zz9</ANSWER> <answer>{gold}</answer>",
+                  f"<answer>{gold}</answer></answer><answer>zz9"):
+        score = env.score(task, hedge)
+        assert score.value == 0.0 and "<answer>" in score.info["reason"], (env_name, hedge, score)

@@ -20,7 +20,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from veritas_rl.envs.answers import all_tags, distinct_answers, format_number, last_tag, parse_number
+from veritas_rl.envs.answers import (
+    all_tags,
+    distinct_answers,
+    format_number,
+    last_tag,
+    parse_number,
+    tag_markup_problem,
+)
 from veritas_rl.envs.base import Score, Task, register_env
 from veritas_rl.envs.math_env import QAEnv, QASourceConfig
 from veritas_rl.envs.safe_expr import ExprError, format_fraction, parse
@@ -85,6 +92,9 @@ class AnswerTagEnv(QAEnv):
 
     def _score(self, task: Task, answer: str) -> Score:
         answer, echoed = self.after_prompt_echo(task, answer)
+        problem = tag_markup_problem(answer, "answer")
+        if problem is not None:
+            return Score.zero(problem[0], kind=problem[1])
         slot = last_tag(answer, "answer")
         if slot is None:
             why = "the completion repeats the prompt and gives no answer" if echoed else "no <answer>...</answer> tag"

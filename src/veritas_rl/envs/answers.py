@@ -131,6 +131,44 @@ def boxed_answer(text: str, same: Callable[[str, str], bool] = _same_text) -> tu
     return last, "ok"
 
 
+def tag_markup_problem(text: str, tag: str = "answer") -> tuple[str, str] | None:
+    """``(reason, kind)`` when the ``<tag>``/``</tag>`` markup of ``text`` is not a sequence of closed, un-nested
+    pairs in the prompt's lower case; ``None`` when it is (or there is none).
+
+    The readers pair each closer with an opener; markup that does not pair cleanly hides a second answer
+    from them (a stray marker with only whitespace since the previous one hides nothing and is let through): ``<answer>39<answer>38</answer>`` (an opener inside a block), ``<answer>0</answer></answer>
+    <answer>1`` (a stray closer, an unclosed opener), ``<ANSWER>39</ANSWER> <answer>38</answer>`` (the tag in
+    another case, which an exact-case reader skips). Text with no closer at all is left to the readers (they
+find no tag). Linear: each marker is found once."""
+    opener, closer = f"<{tag}>", f"</{tag}>"
+    low = text.lower()
+    if closer not in low:
+        return None  # nothing closed, nothing read: the reader's own "no tag" answer stands
+    if low.count(opener) != text.count(opener) or low.count(closer) != text.count(closer):
+        return f"{opener} written in another case (the tags are {opener}...{closer})", "no_answer"
+    pos, inside, pairs = 0, False, 0  # pos: just past the last marker
+    next_open, next_close = text.find(opener), text.find(closer)
+
+    def problem(why: str) -> tuple[str, str]:
+        return why, "hedge" if pairs else "no_answer"
+
+    while next_open >= 0 or next_close >= 0:
+        if next_open >= 0 and (next_close < 0 or next_open < next_close):
+            if inside and text[pos:next_open].strip():
+                return problem(f"an {opener} inside another {opener} block (nested or unclosed tags hide an answer)")
+            inside, pos = True, next_open + len(opener)
+            next_open = text.find(opener, pos)
+        else:
+            if not inside and text[pos:next_close].strip():
+                return problem(f"a {closer} without its {opener} (unpaired tags hide an answer)")
+            pairs += inside
+            inside, pos = False, next_close + len(closer)
+            next_close = text.find(closer, pos)
+    if inside and text[pos:].strip():
+        return problem(f"an {opener} never closed (unpaired tags hide an answer)")
+    return None
+
+
 def last_tag(text: str, tag: str = "answer") -> str | None:
     """Content of the last ``<tag>...</tag>`` pair (the last closing tag and the opening tag before it)."""
     close = f"</{tag}>"

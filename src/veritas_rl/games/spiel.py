@@ -304,6 +304,11 @@ def parse_move(text: str, legal: LegalMap, case: str | None = None) -> Parsed:
     blocks, the format placeholder, text that is no action), ``illegal`` (an action id, or with
     ``case`` an action string of the game, that is not legal here), ``hedge``, else ``correct``.
     """
+    from veritas_rl.envs.answers import tag_markup_problem  # here: the envs package imports this module
+
+    problem = tag_markup_problem(text)
+    if problem is not None:
+        return Parsed(None, *problem)
     blocks = answer_blocks(text)
     if not blocks:
         return Parsed(None, "no <answer>...</answer> block", "no_answer")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from veritas_rl.envs.answers import all_tags
+from veritas_rl.envs.answers import all_tags, tag_markup_problem
 from veritas_rl.envs.base import Env, Score, Task, register_env
 from veritas_rl.envs.reasoning_gym.datasets import answer_to_text, build_rg_dataset
 from veritas_rl.envs.reasoning_gym.guards import GUARDS, exact_target
@@ -129,6 +129,9 @@ class ReasoningGymEnv(Env):
 
     def _score(self, task: Task, answer: str) -> Score:
         item = self._matching_entry(task)
+        problem = tag_markup_problem(answer, "answer")
+        if problem is not None:
+            return Score.zero(problem[0], kind=problem[1])
         slots = answer_slots(answer)
         if slots is None:
             return Score.zero("no <answer>...</answer> tag", kind="no_answer")
