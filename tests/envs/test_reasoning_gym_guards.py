@@ -79,7 +79,7 @@ def test_answers_that_would_hang_the_scorer_are_fast_zeros(envs, name):
 
 
 def test_countdown_and_puzzle24_use_only_the_tasks_numbers():
-    env = make("rg", dataset="countdown", size=5)
+    env = make("rg", dataset="countdown", size=5, binary=False)
     task = env.task(0)
     numbers = env.entry(0)["metadata"]["numbers"]
     assert env.score(task, env.oracle(task)).value == 1.0
@@ -136,7 +136,7 @@ def test_equivalent_symbolic_answers_still_score_one():
 
 
 def test_list_literals_reach_the_eval_fallback_only_as_json():
-    env = make("rg", dataset="spiral_matrix", size=5)
+    env = make("rg", dataset="spiral_matrix", size=5, binary=False)
     task = env.task(2)
     values = [int(v) for v in task.ground_truth.split()]
     # reasoning-gym's own 0.1 for the right numbers as a python list survives, through json.dumps

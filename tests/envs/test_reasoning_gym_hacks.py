@@ -93,7 +93,7 @@ def test_format_example_and_prompt_echo_score_zero(name):
 
 def test_well_formed_wrong_answers_keep_reasoning_gyms_partial_credit():
     # a formula over the task's variables that does not follow: propositional_logic's 0.05
-    env = make("rg", dataset="propositional_logic", size=5)
+    env = make("rg", dataset="propositional_logic", size=5, binary=False)
     task = env.task(0)
     variables = env.entry(0)["metadata"]["variables"]
     score = env.score(task, f"<answer>({variables[0]} ∨ {variables[1]})</answer>")
@@ -101,3 +101,38 @@ def test_well_formed_wrong_answers_keep_reasoning_gyms_partial_credit():
     # a trivial tautology is reasoning-gym's 0.25
     trivial = env.score(task, f"<answer>({variables[0]} ∨ ¬{variables[0]})</answer>")
     assert trivial.value == 0.25 and trivial.kind == "partial"
+
+
+def test_a_number_shaped_answer_earns_credit_only_as_the_golds_number():
+    """reasoning-gym's number scorers give credit to other numbers: coin_flip's prefix match (``0`` for
+    0.3125), gsm_symbolic's regex that skips the sign (-28080 for 28080), similarity credit (8 for 7)."""
+    from fractions import Fraction
+
+    from veritas_rl.envs.reasoning_gym.env import half_unit
+    from veritas_rl.envs.reasoning_gym.shapes import parse_number
+
+    assert parse_number("-28080") == -28080 and parse_number("-2.5") == Fraction(-5, 2)  # the sign is kept
+    assert (half_unit("0.3125"), half_unit("28080"), half_unit("9.36e-18")) == (Fraction(1, 20000), 0, 0)
+    for dataset, config in (("coin_flip", {"seed": 1}), ("gsm_symbolic", {}), ("rectangle_count", {})):
+        for binary in (True, False):
+            env = make("rg", dataset=dataset, size=8, binary=binary, **config)
+            for i in range(4):
+                task = env.task(i)
+                gold = parse_number(task.ground_truth)
+                assert gold is not None and env.score(task, env.oracle(task)).value == 1.0
+                for wrong in {-gold, gold + 1, Fraction(0), gold / 2} - {gold}:
+                    text = str(wrong) if wrong.denominator == 1 else f"{float(wrong)!r}"
+                    score = env.score(task, f"<answer>{text}</answer>")
+                    assert score.value == 0.0, (dataset, binary, task.ground_truth, text, score)
+                if gold.denominator != 1:  # more digits than the gold is written to: the same number
+                    longer = f"{task.ground_truth}0" if "." in task.ground_truth else None
+                    assert longer is None or env.score(task, f"<answer>{longer}</answer>").value == 1.0
+
+
+def test_partial_credit_is_opt_in():
+    default = make("rg", dataset="time_intervals", size=8, seed=1)
+    partial = make("rg", dataset="time_intervals", size=8, seed=1, binary=False)
+    assert default.config.binary is True
+    task = default.task(0)
+    assert default.score(task, "<answer>00:00</answer>").value == 0.0  # reasoning-gym's 0.976 for a wrong time
+    assert 0.0 < partial.score(task, "<answer>00:00</answer>").value < 1.0

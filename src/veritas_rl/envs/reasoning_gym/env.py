@@ -11,7 +11,7 @@ from veritas_rl.envs.answers import all_tags, tag_markup_problem
 from veritas_rl.envs.base import Env, Score, Task, register_env
 from veritas_rl.envs.reasoning_gym.datasets import answer_to_text, build_rg_dataset
 from veritas_rl.envs.reasoning_gym.guards import GUARDS, exact_target
-from veritas_rl.envs.reasoning_gym.shapes import FORMAT_EXAMPLES, Shape, infer_shape, normalize
+from veritas_rl.envs.reasoning_gym.shapes import FORMAT_EXAMPLES, Shape, infer_shape, normalize, parse_number
 
 DEFAULT_DATASET = "chain_sum"
 ANSWER_INSTRUCTION = (
@@ -27,6 +27,16 @@ ENTRY_CACHE_SIZE = 4096
 #: datasets whose own scorer cannot tell a right answer from a wrong one of the right shape:
 #: ``game_of_life_halting`` compares ``bool(answer) == bool(gold)`` (any non-empty text scores 1.0)
 OWN_EXACT_MATCH = frozenset({"game_of_life_halting"})
+
+
+def half_unit(gold: str) -> Fraction:
+    """Half a unit in the last decimal place the gold is written to (``0.3125`` -> 0.00005); 0 for integers
+    and for scientific notation (compared exactly)."""
+    text = gold.strip().rstrip(".")
+    whole, dot, frac = text.partition(".")
+    if dot and frac.isascii() and frac.isdigit() and whole.lstrip("-").isascii() and whole.lstrip("-").isdigit():
+        return Fraction(1, 2 * 10 ** len(frac))
+    return Fraction(0)
 
 
 def answer_slots(text: str, tag: str = "answer") -> list[str] | None:
@@ -51,7 +61,7 @@ class ReasoningGymConfig:
     dataset_config: dict[str, Any] = field(default_factory=dict)  # the dataset's own options (not seed/size)
     seed: int = 0
     size: int = 100_000  # number of tasks (some datasets pre-generate all items at construction)
-    binary: bool = False  # True: any score below 1.0 counts as 0.0
+    binary: bool = True  # any score below 1.0 counts as 0.0; False keeps reasoning-gym's partial credit
 
     def __post_init__(self):
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -186,6 +196,14 @@ class ReasoningGymEnv(Env):
             return Score.zero(reason, answer=short)
         if self.config.dataset in OWN_EXACT_MATCH:
             value = 1.0 if gold is not None and normalize(slot) == normalize(gold) else 0.0
+        if value > 0.0 and shape.kind == "number" and gold is not None and not is_gold:
+            # reasoning-gym's number scorers read a prefix (coin_flip: "0" for 0.3125), skip a sign
+            # (gsm_symbolic: -28080 for 28080) or give a similarity to a wrong number: a number-shaped answer
+            # earns credit only when it is the gold's number, to the precision the gold is written in
+            got, want = parse_number(slot), parse_number(gold)
+            if got is not None and want is not None and abs(Fraction(got) - Fraction(want)) > half_unit(gold):
+                return Score.zero(f"a different number than the answer (reasoning-gym's scorer gave {value:.3g})",
+                                  answer=short)
         if self.config.binary and value < 1.0:
             value = 0.0
         if value == 0.0:

@@ -62,7 +62,8 @@ def parse_number(text: str) -> Fraction | int | None:
         node = safe_expr.parse(s, limits=_NUMBER_LIMITS)
     except safe_expr.ExprError:
         return None
-    if node.op == "neg":
+    negative = node.op == "neg"
+    if negative:
         node = node.args[0]
     if node.op == "div":
         if not all(a.op == "num" and a.value.denominator == 1 for a in node.args):
@@ -73,7 +74,9 @@ def parse_number(text: str) -> Fraction | int | None:
         value = safe_expr.evaluate(node, limits=_NUMBER_LIMITS)
     except safe_expr.ExprError:
         return None
-    return value if isinstance(value, Fraction) else None
+    if not isinstance(value, Fraction):
+        return None
+    return -value if negative else value
 
 
 def parse_json(text: str) -> Any:
