@@ -517,3 +517,53 @@ def test_last_number_fallback_is_linear_on_floods(lenient):
     for flood in ("1 " * 100_000, "1," * 100_000, "-" * 200_000, "1." * 100_000):
         lenient.score(task, flood)
     assert time.perf_counter() - t0 < 2.0
+
+
+# -- answers that agree with the gold only by a quirk of the comparison ---------------------------
+
+
+@pytest.mark.parametrize("gold, answer", [
+    ("10000012345", "10000012346+\\sin(0)"),  # made inexact on purpose: 1e-9 relative let the off-by-one through
+    ("10000012345", "10000012350\\pi^0"),
+    ("28080", "28080+\\sin(10^{-5})"),
+    ("\\text{(A)}", "u"),  # letters at linearly spaced points: u and A had one value
+    ("\\text{(A)}", "B-0.0437"),  # ... and B minus the spacing was A
+    ("x+1", "y+1"), ("2a", "a+b"),
+])
+def test_values_that_only_a_loose_comparison_would_equal_score_zero(env, gold, answer):
+    score = env.score(_task(gold), f"\\boxed{{{answer}}}")
+    assert score.value == 0.0, score.info
+
+
+@pytest.mark.parametrize("gold, answer", [
+    ("8", "(2\\sqrt{2})^2"), ("4\\sqrt{2}", "\\sqrt{32}"), ("\\text{(A)}", "A"), ("x+1", "1+x"),
+    ("\\sqrt{2}", "2^{1/2}"),
+])
+def test_float_rounding_and_equal_forms_still_score_one(env, gold, answer):
+    score = env.score(_task(gold), f"\\boxed{{{answer}}}")
+    assert score.value == 1.0, score.info
+
+
+def test_no_two_letters_are_one_value_or_one_apart_by_a_constant():
+    import itertools
+    import string
+
+    from veritas_rl.envs.math_env import _POINT_BASES, _symbol_value
+
+    for a, b in itertools.combinations(string.ascii_letters, 2):
+        gaps = {round(_symbol_value(a, p) - _symbol_value(b, p), 9) for p in _POINT_BASES}
+        assert len(gaps) == len(_POINT_BASES) and 0.0 not in gaps, (a, b)
+
+
+@pytest.mark.parametrize("completion, value, kind", [
+    ("The answer is 28081 \\fbox{28080}", 0.0, "hedge"),
+    ("Final answer: 28081.\n\n\\boxed{28080}", 0.0, "hedge"),
+    ("#### 28081\n\\boxed{28080}", 0.0, "hedge"),
+    ("The answer is \\boxed{28080}", 1.0, "correct"),
+    ("The answer is $\\boxed{28080}$.", 1.0, "correct"),
+    ("The answer is 28080, so \\boxed{28080}", 1.0, "correct"),
+    ("The answer is as follows. \\boxed{28080}", 1.0, "correct"),  # no value on the marker line
+])
+def test_a_marker_line_that_states_another_value_than_the_box_is_a_hedge(env, completion, value, kind):
+    score = env.score(_task("28080"), completion)
+    assert (score.value, score.kind) == (value, kind), score.info

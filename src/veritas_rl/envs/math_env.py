@@ -17,7 +17,8 @@ a trailing ``%`` or degree sign, ``\text{}``, a ``x =`` prefix, trailing unit wo
 ``dollars``) and must then be ONE value in the strict grammar of :mod:`veritas_rl.envs.safe_expr`
 (a list only where the gold is a list): ``\boxed{9, 18}``, ``3 + \sqrt{5}``, ``AZYUK2A`` are not
 "the number in them". Values compare exactly where exact (``18 \times 10^2`` is 1800, ``\frac{36}{2}``
-is 18, ``18.00`` is 18), to 1e-9 relative otherwise (``\sqrt{32}`` is ``4\sqrt{2}``), and expressions
+is 18, ``18.00`` is 18), to 1e-9 relative between inexact values (``\sqrt{32}`` is ``4\sqrt{2}``), 1e-12
+between an exact and an inexact one, and expressions
 with symbols at three fixed points (``(x+1)^2`` is ``x^2+2x+1``). Two or more different values among
 the slots is a hedge (kind ``hedge``), compared by value. A gold the grammar does not read (an
 interval, text) is compared as normalised text, then through math-verify with the answer in
@@ -353,8 +354,22 @@ def parse_answer(text: str, *, limits: Limits = ANSWER_LIMITS) -> Parsed:
     return Parsed(items, brackets in ("()", "[]"), bool(brackets) or len(items) > 1)
 
 
-#: the points a symbolic answer is evaluated at (symbol ``c`` gets ``base + 0.0437 * (ord(c) % 26)``)
+#: the points a symbolic answer is evaluated at: symbol number ``k`` (its place in ``a..zA..Z``) gets
+#: ``base * (1 + sqrt(prime_k) / 4)`` at each base. Every letter has its own value, and the gap between two
+#: letters changes from point to point, so no letter equals another letter plus a constant (``B - c`` is
+#: never ``A`` at all three points; a linear spacing made ``u`` equal ``A`` and ``B - 0.0437`` equal ``A``)
 _POINT_BASES = (0.5772156649015329, 1.2020569031595942, 0.9159655941772190)
+_PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101,
+           103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167, 173, 179, 181, 191, 193, 197, 199,
+           211, 223, 227, 229, 233, 239)
+_SYMBOL_SCALE = {c: 1 + _PRIMES[k] ** 0.5 / 4 for k, c in enumerate(string.ascii_letters)}
+
+
+def _symbol_value(name: str, base: float) -> float:
+    scale = _SYMBOL_SCALE.get(name)
+    if scale is None:  # a longer name (not in the default grammar): its own deterministic scale
+        scale = 1 + (sum(ord(c) * 31**i for i, c in enumerate(name)) % 9973) ** 0.5 / 40
+    return base * scale
 
 
 def signature(node: Node, limits: Limits = ANSWER_LIMITS) -> tuple:
@@ -365,7 +380,7 @@ def signature(node: Node, limits: Limits = ANSWER_LIMITS) -> tuple:
         return (evaluate(node, limits=limits),) * len(_POINT_BASES)
     out = []
     for base in _POINT_BASES:
-        env = {n: base + 0.0437 * (ord(n) % 26) for n in names}
+        env = {n: _symbol_value(n, base) for n in names}
         try:
             out.append(evaluate(node, env, limits=limits))
         except ExprError as err:
@@ -376,13 +391,18 @@ def signature(node: Node, limits: Limits = ANSWER_LIMITS) -> tuple:
 
 
 def _close(a: Number, b: Number) -> bool:
+    """Exact numbers compare exactly; two inexact ones to 1e-9 relative (``\\sqrt{32}`` is ``4\\sqrt{2}``); an
+    exact one against an inexact one to 1e-12 relative: float rounding (``(2\\sqrt{2})^2`` is 8.000000000000002)
+    passes, and an answer made inexact on purpose (``10000012346 + \\sin(0)`` for 10000012345, which 1e-9
+    relative let through) does not."""
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         return a == b
     try:
         x, y = complex(a), complex(b)
     except OverflowError:
         return False
-    return abs(x - y) <= 1e-9 * max(1.0, abs(x), abs(y))
+    rel = 1e-12 if isinstance(a, Fraction) or isinstance(b, Fraction) else 1e-9
+    return abs(x - y) <= rel * max(1.0, abs(x), abs(y))
 
 
 def same_value(a: tuple, b: tuple) -> bool:
@@ -480,6 +500,39 @@ def math_verify_equal(gold: str, answer_latex: str) -> tuple[bool, str]:
 
 def _plain(text: str) -> str:
     return "".join(clean_slot(text).split()).lower()
+
+
+def _one_value(slot: str) -> tuple | None:
+    try:
+        parsed = parse_answer(slot)
+        return signature(parsed.items[0]) if len(parsed.items) == 1 else None
+    except ExprError:
+        return None
+
+
+def marker_conflict(text: str, box: str) -> tuple[str, str] | None:
+    r"""``(marker, slot)`` when a "the answer is" / "final answer" / ``####`` line of ``text`` states one value
+    and the final box another (``The answer is 28081 box{28080}``); the line's text from a box on is the
+    box itself, so ``The answer is oxed{42}`` states nothing more."""
+    boxed = None
+    for marker, _ in _MARKERS:
+        rest = after_last_marker(text, marker)
+        if rest is None:
+            continue
+        for cmd in ("\\boxed", "\\fbox"):
+            at = rest.find(cmd)
+            if at >= 0:
+                rest = rest[:at]
+        slot = _trim_slot(rest)
+        if not slot or (marker == "####" and slot[:1] not in _NUMBER_START):
+            continue
+        stated = _one_value(slot)
+        if stated is None:
+            continue
+        boxed = boxed or _one_value(box)
+        if boxed is not None and not same_value(stated, boxed):
+            return marker, slot
+    return None
 
 
 def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bool = True) -> Score:
@@ -625,6 +678,9 @@ class MathEnv(QAEnv):
         if slots is None:
             reason = "the completion repeats the prompt and gives no answer" if echoed else how
             return Score.zero(reason, kind="no_answer")
+        if how == "boxed" and (other := marker_conflict(answer, slots[-1])) is not None:
+            return Score.zero(f"the box says {slots[-1][:40]!r} and {other[0]!r} says {other[1][:40]!r} (a hedge "
+                              "scores 0)", kind="hedge")
         score = compare_math(task.ground_truth, slots, use_math_verify=self.config.use_math_verify)
         score.info["extracted_by"] = how
         return score
