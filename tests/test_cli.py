@@ -141,3 +141,26 @@ def test_numeric_flags_keep_their_valid_edge_values(capsys):
     assert (args.uct_c, args.max_moves, args.num_episodes) == (0.0, 1, 1)
     args = build_parser().parse_args(["train", "grpo", "--env", "math", "--top-p", "1", "--weight-decay", "0", "--beta", "0"])
     assert (args.top_p, args.weight_decay, args.beta) == (1.0, 0.0, 0.0)
+
+
+def test_tasks_are_the_same_in_every_process_whatever_the_hash_seed(tmp_path):
+    """polynomial_multiplication builds its items from sets of strings (hash order): the console command runs
+    under one PYTHONHASHSEED, so separate processes (the scoring guard's workers among them) see one task."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    config = json.dumps({"dataset": "polynomial_multiplication", "size": 10})
+    cmd = [sys.executable, "-m", "veritas_rl.cli"]
+
+    def sample():
+        return subprocess.run([*cmd, "sample", "reasoning-gym", "--config", config, "--n", "6", "--with-oracle"],
+                              capture_output=True, text=True, check=True, env=env).stdout
+
+    first, second = sample(), sample()
+    assert first == second and len(first.splitlines()) == 6
+    tasks, completions = tmp_path / "tasks.jsonl", tmp_path / "completions.jsonl"
+    tasks.write_text(first)
+    completions.write_text("".join(json.dumps({"completion": json.loads(r)["oracle"]}) + "\n" for r in first.splitlines()))
+    scored = subprocess.run([*cmd, "score", "reasoning-gym", "--config", config, "--tasks", str(tasks),
+                             "--completions", str(completions)], capture_output=True, text=True, check=True, env=env)
+    assert [json.loads(r)["score"] for r in scored.stdout.splitlines()] == [1.0] * 6, scored.stdout[:500]

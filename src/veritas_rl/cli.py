@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 #: subcommand modules, in ``--help`` order
@@ -46,7 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fixed_hash_seed() -> None:
+    """Run the command under ``PYTHONHASHSEED=0`` unless one is set (re-exec, before anything is imported).
+
+    Some reasoning-gym datasets build their items by iterating sets of strings, whose order follows Python's
+    per-process hash seed: under a random seed the same task id is another task in the scoring guard's worker
+    (a fresh interpreter), another dataloader or another node, and a correct answer is graded against a
+    different item. One seed for every process of a run keeps tasks a pure function of (config, task id);
+    ``PYTHONHASHSEED=random`` (or any value) set by the user is kept."""
+    if os.environ.get("PYTHONHASHSEED") is None:
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        os.execve(sys.executable, [sys.executable, "-m", "veritas_rl.cli", *sys.argv[1:]], env)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the console command (tests and callers that pass argv run in their own process)
+        _fixed_hash_seed()
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)

@@ -568,7 +568,8 @@ def test_nvlink_multicast_is_off_in_ray_workers_and_torchrun_unless_set(run, tmp
     cfg = compose(script, run(script, env={"RAY_ADDRESS": "10.0.0.1:6379"}))
     assert at(cfg, "ray_kwargs.ray_init.runtime_env.env_vars") == {
         "NCCL_NVLS_ENABLE": "0", "WANDB_MODE": "offline", "WANDB_DIR": str(REPO / "train/artifacts/wandb"),
-        "TENSORBOARD_DIR": at(cfg, "ray_kwargs.ray_init.runtime_env.env_vars.TENSORBOARD_DIR")}
+        "TENSORBOARD_DIR": at(cfg, "ray_kwargs.ray_init.runtime_env.env_vars.TENSORBOARD_DIR"),
+        "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}  # one task stream on every node
     proc = run(script, env={"NCCL_NVLS_ENABLE": "yes"}, check=False)
     assert proc.returncode != 0 and "NCCL_NVLS_ENABLE=yes is not valid; choose from: 0,1" in proc.stderr
     # exported too: torchrun's ranks (SFT) and a local Ray cluster inherit it

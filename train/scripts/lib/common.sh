@@ -374,6 +374,7 @@ vr_declare_common_vars() {
   vr_var USE_FUSED_KERNELS "" "verl's fused log-prob head (model.use_fused_kernels, torch backend): log-probs from the hidden states in 512-token chunks instead of verl's per-token loop over whole logits: 1 or 0" "1 where flash_attn does not import, else 0"
   vr_var FSDP_STRATEGY "" "FSDP version: fsdp or fsdp2" "fsdp2 for RL with LoRA, else fsdp"
   vr_var NCCL_NVLS_ENABLE 0 "NCCL's NVLink SHARP (multicast) collectives: 0 = off (the lent GPU machines need it off), 1 = on; exported, and passed to Ray's workers (runtime_env); \"\" = NCCL's own default"
+  vr_var PYTHONHASHSEED 0 "Python's string-hash seed for every process of the run (the tasks of some reasoning-gym datasets follow it, so the dataloader, reward workers and scoring guard must share it); exported, and passed to Ray's workers"
   vr_var DRY_RUN 0 "1 = print the command and validate it against verl's schema (no GPU); print = only print it"
   vr_var VALIDATE 1 "0 = skip the schema validation before a real run"
 }
@@ -398,6 +399,10 @@ vr_setup_common() {
     vr_check_choice NCCL_NVLS_ENABLE 0 1
     export NCCL_NVLS_ENABLE  # torchrun's ranks and a local Ray cluster inherit it
   fi
+  # Python's string hash order changes the tasks of some reasoning-gym datasets (polynomial_multiplication,
+  # word_ladder, ...): the dataloader, the reward workers and the scoring guard's processes must agree
+  [[ $PYTHONHASHSEED == random ]] || vr_check_int PYTHONHASHSEED 0
+  export PYTHONHASHSEED
   if [[ -n $WANDB_MODE ]]; then vr_check_choice WANDB_MODE online offline disabled
   elif [[ -n $WANDB_API_KEY ]]; then WANDB_MODE=online
   else WANDB_MODE=offline; fi
@@ -749,6 +754,7 @@ vr_rl_overrides() {
   # Ray's runtime_env wants string values: quoted, so Hydra does not make 0 an int.
   local env_vars=+ray_kwargs.ray_init.runtime_env.env_vars
   [[ -z $NCCL_NVLS_ENABLE ]] || VR_ARGS+=("$env_vars.NCCL_NVLS_ENABLE='$NCCL_NVLS_ENABLE'")
+  VR_ARGS+=("$env_vars.PYTHONHASHSEED='$PYTHONHASHSEED'")  # workers on other nodes: the same task stream
   if ((NNODES > 1)) && [[ -z $RAY_ADDRESS ]]; then
     vr_log "warning: NNODES=$NNODES without RAY_ADDRESS: ray.init() joins a Ray cluster started on this node (ray start --head), else it starts a one-node cluster and verl waits for the other nodes' GPUs for ever; set RAY_ADDRESS=<head>:6379"
   fi
