@@ -567,3 +567,23 @@ def test_no_two_letters_are_one_value_or_one_apart_by_a_constant():
 def test_a_marker_line_that_states_another_value_than_the_box_is_a_hedge(env, completion, value, kind):
     score = env.score(_task("28080"), completion)
     assert (score.value, score.kind) == (value, kind), score.info
+
+
+@pytest.mark.parametrize("slot, cleaned", [
+    ("12 apples", "12"), ("5 square meters", "5"), ("3\\pi meters", "3\\pi"), ("\\frac{1}{2} cups", "\\frac{1}{2}"),
+    ("4 or five", "4 or five"), ("yes or no", "yes or no"), ("Monday Tuesday Wednesday", "Monday Tuesday Wednesday"),
+    ("18 and 19 apples", "18 and 19"),
+])
+def test_unit_words_are_dropped_after_a_quantity_only(slot, cleaned):
+    from veritas_rl.envs.math_env import clean_slot
+
+    assert clean_slot(slot) == cleaned
+
+
+@pytest.mark.parametrize("gold, answer", [
+    ("\\text{yes}", "yes or no"), ("\\text{Monday}", "Monday or Tuesday"),
+    ("\\text{Monday}", "Monday Tuesday Wednesday Thursday"), ("4", "4 or five"),
+])
+def test_alternatives_and_word_lists_do_not_shrink_to_the_gold(env, gold, answer):
+    assert env.score(_task(gold), f"\\boxed{{{answer}}}").value == 0.0
+    assert env.score(_task(gold), f"\\boxed{{{answer.split()[0]}}}").value == 1.0

@@ -296,6 +296,8 @@ MAX_SLOT_CHARS = 1000
 MAX_PARTS = 16
 _WRAPPERS = ("\\text{", "\\textbf{", "\\textrm{", "\\mathrm{", "\\mathbf{", "\\mbox{")
 _UNIT_STOP = frozenset(n.lower() for n in (*MATH_ANSWER_FUNCTIONS, "sqrt", "frac", "dfrac", "times", "cdot", "div"))
+#: words that join alternatives: a unit word never follows one
+_CONNECTIVES = frozenset({"or", "and", "nor", "not", "maybe", "either", "vs", "versus"})
 _EQ_LHS = re.compile(r"\s*[A-Za-z][A-Za-z0-9_]{0,20}\s*")
 
 
@@ -322,11 +324,15 @@ def clean_slot(text: str) -> str:
         lhs, rhs = s.rsplit("=", 1)
         if not lhs.strip() or _EQ_LHS.fullmatch(lhs):
             s = rhs.strip()
-    # trailing unit words
+    # trailing unit words, after a quantity only: "12 apples", "3\pi meters"; never words after words ("Monday
+    # Tuesday" is not Monday) and never across "or"/"and" ("4 or five", "yes or no" are not 4 and yes)
     while True:
         head, _, word = s.rpartition(" ")
         w = word.rstrip(".")
         if not head.strip() or not (w.isascii() and w.isalpha() and len(w) >= 2) or w.lower() in _UNIT_STOP:
+            break
+        last = head.rstrip().rpartition(" ")[2].lower()
+        if last in _CONNECTIVES or not any(c.isdigit() or c in "\\^)}" for c in head):
             break
         s = head.rstrip()
     return s.strip()
