@@ -129,7 +129,7 @@ def test_equivalent_symbolic_answers_still_score_one():
         shifted = task.ground_truth.replace(" + C", "") + " + 7"  # another constant of integration
         assert integ.score(task, f"<answer>{shifted}</answer>").value == 1.0, shifted
     task = inter.task(0)  # -exp(x)*sin(x) + exp(x)*cos(x) + C
-    assert inter.score(task, "<answer>e^x(\\cos(x) - \\sin(x))</answer>").value == 0.0  # e is not a name here
+    assert inter.score(task, "<answer>e^x(\\cos(x) - \\sin(x))</answer>").value == 1.0  # e: Euler's number
     assert inter.score(task, "<answer>exp(x)*(cos(x) - sin(x)) + C</answer>").value == 1.0
     wrong = inter.score(task, "<answer>sin(x)**6*cos(x)**6*exp(tan(x))*atan(x)</answer>")
     assert wrong.kind == "wrong" and "not an antiderivative" in wrong.info["reason"]
@@ -150,3 +150,20 @@ def test_list_literals_reach_the_eval_fallback_only_as_json():
     other = [a for a in queens.entry(0)["metadata"]["valid_answers"] if a != task.ground_truth]
     if other:  # another valid board, written plainly, is handed over as the dataset's own string
         assert queens.score(task, f"<answer>{other[0]}</answer>").value == 1.0
+
+
+def test_antiderivatives_may_write_eulers_number_as_calculus_does():
+    env = make("rg", dataset="intermediate_integration", size=10)
+    written = 0
+    for i in range(10):
+        task = env.task(i)
+        gold = task.ground_truth
+        assert env.score(task, env.oracle(task)).value == 1.0
+        if "exp(" in gold:
+            written += 1
+            assert env.score(task, f"<answer>{gold.replace('exp(', 'e**(')}</answer>").value == 1.0
+        assert env.score(task, f"<answer>e*({gold})</answer>").value == 0.0  # e is a number, not a free pass
+    assert written >= 1
+    task = env.task(0)
+    score = env.score(task, "<answer>e**(x**2)**99</answer>")  # still bounded: e^u counts as exp(u)
+    assert score.value == 0.0

@@ -119,6 +119,7 @@ INTEGRATION_FUNCTIONS = frozenset({"sin", "cos", "tan", "exp", "log", "ln", "sqr
 #: safe_expr's names -> sympy's (the canonical form is otherwise already sympy syntax)
 _SYMPY_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "ln": "log"}
 _SYMPY_NAME_RE = re.compile(r"\b(arcsin|arccos|arctan|ln)\(")
+_EULER_RE = re.compile(r"(?<![A-Za-z0-9_])e(?![A-Za-z0-9_(])")
 
 
 def _limits_for(gold: str) -> safe_expr.Limits:
@@ -223,6 +224,8 @@ def symbolic(
         node = safe_expr.parse(slot, functions=functions, symbols=symbols, limits=limits)
     except safe_expr.ExprError as err:
         return refused(f"not an expression in {', '.join(sorted(symbols))}: {err.reason}", err.kind)
+    if "e" in functions:
+        node = _euler_powers_as_exp(node)
     bad = _check_symbolic(node, limits, gold)
     if bad is not None:
         return bad
@@ -231,7 +234,18 @@ def symbolic(
         if point is not None:
             return refused(f"not an antiderivative: its derivative differs from the integrand at {point}", "wrong")
     text = _SYMPY_NAME_RE.sub(lambda m: _SYMPY_NAMES[m.group(1)] + "(", safe_expr.canonical(node))
+    if "e" in functions:  # Euler's number: sympy's E (a bare ``e`` would be a new symbol there)
+        text = _EULER_RE.sub("E", text)
     return Guarded(text)
+
+
+def _euler_powers_as_exp(node: safe_expr.Node) -> safe_expr.Node:
+    """``e**u`` -> ``exp(u)`` everywhere in the tree (so the exponent bounds treat it as the function it is)."""
+    if node.op == "pow" and node.args[0].op == "const" and node.args[0].name == "e":
+        return safe_expr.Node("call", (_euler_powers_as_exp(node.args[1]),), name="exp")
+    if not node.args:
+        return node
+    return safe_expr.Node(node.op, tuple(_euler_powers_as_exp(a) for a in node.args), node.value, node.name)
 
 
 #: where antiderivatives are compared numerically (central differences)
@@ -286,7 +300,9 @@ def _polynomial(slot: str, entry: dict[str, Any]) -> Guarded:
 
 
 def _integration(slot: str, entry: dict[str, Any]) -> Guarded:
-    return _antiderivative(slot, entry, INTEGRATION_FUNCTIONS)
+    # ``e^{x}`` / ``e**x`` for exp(x), as calculus is written (unless the variable itself is called e)
+    euler = frozenset({"e"}) if entry["metadata"]["variable"] != "e" else frozenset()
+    return _antiderivative(slot, entry, INTEGRATION_FUNCTIONS | euler)
 
 
 # -- python list literals (the eval fallbacks) ---------------------------------------------------
