@@ -34,7 +34,7 @@
 set -uo pipefail
 R=/root/res
 PLANS="learning, verl, verl_old, verl_games, speed, speed64"
-export VERITAS_GGUF_DIR=/root/stage VERITAS_MODELS_DIR=/root/models HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 \
+export VERITAS_GGUF_DIR=/root/stage VERITAS_MODELS_DIR=/root/models HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONHASHSEED=0 \
   TOKENIZERS_PARALLELISM=false TRL_EXPERIMENTAL_SILENCE=1
 SITE=/root/site:/root/repo/src
 VERL_SITE=/root/antlr49:/root/siteverl:/root/repo/src
