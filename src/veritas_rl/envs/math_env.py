@@ -372,10 +372,7 @@ _SYMBOL_SCALE = {c: 1 + _PRIMES[k] ** 0.5 / 4 for k, c in enumerate(string.ascii
 
 
 def _symbol_value(name: str, base: float) -> float:
-    scale = _SYMBOL_SCALE.get(name)
-    if scale is None:  # a longer name (not in the default grammar): its own deterministic scale
-        scale = 1 + (sum(ord(c) * 31**i for i, c in enumerate(name)) % 9973) ** 0.5 / 40
-    return base * scale
+    return base * _SYMBOL_SCALE[name]  # the grammar's symbols are MATH_SYMBOLS: single ASCII letters
 
 
 def signature(node: Node, limits: Limits = ANSWER_LIMITS) -> tuple:
