@@ -22,8 +22,11 @@
 #   speed     benchmarks/trl_speed.py on Qwen-0.5B: generate and vLLM at 8 x 8, then speed64 (one GPU alone).
 #   speed64   vLLM at 64 x 8 (grad-accum 8), with the decode / update bounds (benchmarks/roofline.py).
 #
-# Expects ../shared/gpu/stage.py --qwen --pins verl-gpu-pins.txt staged into /root/site, with hydra's antlr4 4.9.3
-# sdist carried as /root/stage/antlr49.sdist (not installed into /root/site: math-verify's 4.13.2 is). verl runs
+# Expects `../shared/gpu/stage.py --qwen --pins verl-gpu-pins.txt --add antlr49.sdist pycountry==26.2.16` staged
+# into /root/site (pycountry: `import gguf` pulls in mistral_common, which needs it; without it the model dirs are
+# not built and prepare stops the session), with hydra's antlr4 4.9.3 sdist carried as /root/stage/antlr49.sdist
+# and its copy from the pins taken out of the bundle and manifest (not installed into /root/site: math-verify's
+# 4.13.2 is). verl runs
 # with PYTHONPATH=/root/antlr49:/root/siteverl (the site without trl: verl 0.9.1 imports trl's value-head model).
 # The games run's loss forward holds whole transcripts' logits (64 x ~1k tokens x 152k vocab in fp32 is ~40 GB at
 # grad-accum 1; on 2026-12-03 its process held 117 GB, vLLM's 28 included, and the runs beside it ran out of
@@ -52,6 +55,10 @@ prepare() {
   done
   PYTHONPATH=$SITE python3 -c "from veritas_rl.models import embedded_model_dir as d; print(d(name='qwen2.5-coder-0.5b')); print(d(name='smollm2-135m'))" \
     > "$R/models.txt" 2> "$R/models.err"
+  if [[ $(grep -c . "$R/models.txt") -lt 2 ]]; then  # every plan needs both model dirs: stop here, say why
+    echo "prepare FAILED $(date -u +%T): no model dirs; $(tail -1 "$R/models.err")" >> "$R/phase"
+    return 1
+  fi
   echo "prepared $(date -u +%T): $(tr '\n' ' ' < "$R/models.txt")" >> "$R/phase"
 }
 
@@ -70,9 +77,20 @@ wait_engine() {  # LOG CAP: until LOG shows an engine up (or a failure), at most
 }
 
 retry_race() {  # LOG CMD...: CMD > LOG; once more when it died of a start-up race with a neighbour
+  : > "$1.start"
   "${@:2}" > "$1" 2>&1 && return 0
   grep -qE "$VLLM_RACE" "$1" || return 1
   mv "$1" "$1.race1"
+  # the failed start already made its run dir under CMD's --out (runs are never overwritten): move aside the
+  # run dirs made since this start, so the retry starts the same run afresh
+  local a out= d
+  for a in "${@:2}"; do [[ $out == next ]] && out=$a && break; [[ $a == --out ]] && out=next; done
+  if [[ -n $out && $out != next && -d $out/runs ]]; then
+    mkdir -p "$1.race1.runs"
+    find "$out/runs" -mindepth 1 -maxdepth 1 -newer "$1.start" -print0 | while IFS= read -r -d '' d; do
+      mv "$d" "$1.race1.runs/"
+    done
+  fi
   echo "retry ${1##*/} $(date -u +%T)" >> "$R/phase"
   sleep 30
   "${@:2}" > "$1" 2>&1
@@ -155,7 +173,7 @@ case ${1:-status} in
     mkdir -p "$R"
     rm -rf /root/repo && mkdir -p /root/repo && cp -r . /root/repo/ && rm -rf /root/repo/.device
     # one prepare, then the phases in order; the plans of one phase ("a,b") side by side on the GPU
-    body="source /root/repo/benchmarks/gpu_session.sh lib; prepare;"
+    body="source /root/repo/benchmarks/gpu_session.sh lib; prepare || exit 1;"
     for phase in "$@"; do
       body+=" ("
       for plan in ${phase//,/ }; do

@@ -54,12 +54,20 @@ STEP_RE = re.compile(r"step:(\d+) - (.*)$")
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def nonempty_path(text: str) -> str:
+    """An argparse type: ``--model-dir ""`` (a shell variable that came out empty) is an error, not the cwd."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path (is the variable that should hold it set?)")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="where the summary and the logs go")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of: {', '.join(PARTS)}")
     p.add_argument("--steps", type=int, default=8, help="training steps per launcher (default: 8)")
-    p.add_argument("--model-dir", default="/root/smol", help="HF model dir; built from --gguf when it has no config.json")
+    p.add_argument("--model-dir", default="/root/smol", type=nonempty_path,
+                   help="HF model dir; built from --gguf when it has no config.json")
     p.add_argument("--gguf", default="/root/stage/smollm2.gguf", help="SmolLM2-135M-Instruct GGUF to build --model-dir from")
     p.add_argument("--attn", default="sdpa", help="ATTN_IMPLEMENTATION for the launchers ('' = verl's default)")
     p.add_argument("--prompts", type=int, default=8, help="prompts per RL step (TRAIN_BATCH_SIZE; default: 8, as learning.py)")
