@@ -587,3 +587,22 @@ def test_unit_words_are_dropped_after_a_quantity_only(slot, cleaned):
 def test_alternatives_and_word_lists_do_not_shrink_to_the_gold(env, gold, answer):
     assert env.score(_task(gold), f"\\boxed{{{answer}}}").value == 0.0
     assert env.score(_task(gold), f"\\boxed{{{answer.split()[0]}}}").value == 1.0
+
+
+@pytest.mark.parametrize("gold, answer, ok", [
+    ("[-2, 2]", "[-2,2]", True),
+    ("[-2, 2]", "(-2, 2)", False),  # the open interval is another set
+    ("[-2, 2]", "\\{-2, 2\\}", False),  # two points, not the interval
+    ("[-2, 2]", "-2, 2", False),
+    ("(-2, 2)", "[-2, 2]", False),
+    ("(-2, 2)", "-2, 2", False),  # an open interval or a tuple keeps its parentheses
+    ("(3, 4)", "(3,4)", True),
+    ("-2, 2", "\\{2, -2\\}", True),  # an unordered collection: bare list or set, any order
+    ("-2, 2", "(-2, 2)", False),
+    ("-2, 2", "[-2, 2]", False),
+    ("\\{-2, 2\\}", "2, -2", True),
+    ("\\{-2, 2\\}", "[-2, 2]", False),
+])
+def test_a_multi_part_answer_keeps_the_golds_brackets(gold, answer, ok):
+    score = compare_math(gold, answer)
+    assert (score.value == 1.0) is ok, score.info

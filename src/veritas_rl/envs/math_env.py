@@ -20,7 +20,9 @@ a trailing ``%`` or degree sign, ``\text{}``, a ``x =`` prefix, trailing unit wo
 is 18, ``18.00`` is 18), to 1e-9 relative between inexact values (``\sqrt{32}`` is ``4\sqrt{2}``), 1e-12
 between an exact and an inexact one, and expressions
 with symbols at three fixed points (``(x+1)^2`` is ``x^2+2x+1``). Two or more different values among
-the slots is a hedge (kind ``hedge``), compared by value. A gold the grammar does not read (an
+the slots is a hedge (kind ``hedge``), compared by value. A multi-part answer keeps the gold's brackets:
+``[a, b]`` and ``(a, b)`` (closed / open interval, list / tuple) match only themselves, a bare ``a, b``
+and a set ``\{a, b\}`` match each other in any order. A gold the grammar does not read (an
 interval, text) is compared as normalised text, then through math-verify with the answer in
 LaTeX rendered from its parse tree — never raw model text.
 
@@ -345,6 +347,7 @@ class Parsed:
     items: tuple[Node, ...]
     ordered: bool
     is_list: bool = False  # bracketed (``[18]``, ``\{18\}``, ``(1, 2)``) or several items
+    brackets: str = ""  # the enclosing pair: "", "()", "[]" or "{}" (parse_list)
 
 
 def parse_answer(text: str, *, limits: Limits = ANSWER_LIMITS) -> Parsed:
@@ -357,7 +360,7 @@ def parse_answer(text: str, *, limits: Limits = ANSWER_LIMITS) -> Parsed:
     items, brackets = parse_list(s, functions=MATH_ANSWER_FUNCTIONS, symbols=MATH_SYMBOLS, limits=limits)
     if len(items) > MAX_PARTS:
         raise ExprError(f"more than {MAX_PARTS} parts", "too_long")
-    return Parsed(items, brackets in ("()", "[]"), bool(brackets) or len(items) > 1)
+    return Parsed(items, brackets in ("()", "[]"), bool(brackets) or len(items) > 1, brackets)
 
 
 #: the points a symbolic answer is evaluated at: symbol number ``k`` (its place in ``a..zA..Z``) gets
@@ -538,6 +541,15 @@ def marker_conflict(text: str, box: str) -> tuple[str, str] | None:
     return None
 
 
+def _same_enclosure(gold: str, answer: str) -> bool:
+    r"""Whether a multi-part answer's enclosing pair may stand for the gold's. ``[a, b]`` and ``(a, b)`` are
+    closed and open intervals (or a list and a tuple): only the same pair matches. A bare ``a, b`` and a set
+    ``\{a, b\}`` are unordered collections: either matches the other, neither matches a bracketed gold."""
+    if gold in ("()", "[]"):
+        return answer == gold
+    return answer in ("", "{}")
+
+
 def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bool = True) -> Score:
     r"""Score the extracted slot(s) ``answers`` (every box of a completion, or one marker slot) against ``gold``.
 
@@ -554,6 +566,7 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
         want = None
     items: list[Node] = []
     ordered = is_list = False
+    brackets = ""
     for slot in slots:
         try:
             parsed = parse_answer(slot)
@@ -562,7 +575,7 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
                 return Score(1.0, {"reason": "correct", "match": "exact"})
             return Score.zero(f"answer not in the grammar: {err.reason}", kind=err.kind, answer=shown, expected=gold)
         items.extend(parsed.items)
-        ordered = parsed.ordered
+        ordered, brackets = parsed.ordered, parsed.brackets
         is_list = is_list or parsed.is_list
         if len(items) > MAX_PARTS:
             return Score.zero(f"more than {MAX_PARTS} answers", kind="too_long", answer=shown, expected=gold)
@@ -578,8 +591,8 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
         if not all(sympy_sized(n) for n in items):
             return Score.zero("answer too large for symbolic comparison", kind="too_long", answer=shown, expected=gold)
         text = ", ".join(latex(n) for n in items)
-        if len(items) > 1:
-            text = f"({text})" if ordered else f"\\{{{text}\\}}"
+        if len(items) > 1:  # with the answer's own brackets: "[a, b]" is a closed interval, "(a, b)" an open one
+            text = f"[{text}]" if brackets == "[]" else f"({text})" if ordered else f"\\{{{text}\\}}"
         ok, note = math_verify_equal(gold, text)
         if ok:
             return Score(1.0, {"reason": "correct", "match": "math-verify"})
@@ -595,6 +608,10 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
         return Score.zero("wrong value", answer=shown, expected=gold)
     if len(sigs) != len(gold_sigs):
         return Score.zero(f"{len(sigs)} answer(s) for a gold of {len(gold_sigs)} parts", answer=shown, expected=gold)
+    if not _same_enclosure(want.brackets, brackets if len(slots) == 1 else ""):
+        return Score.zero(f"enclosed in {brackets or 'nothing'!r} where the gold has {want.brackets or 'nothing'!r} "
+                          "(an interval's ends, a tuple's order or a set are part of the answer)",
+                          answer=shown, expected=gold)
     matched = _match_parts(gold_sigs, sigs, want.ordered)
     if matched == len(gold_sigs):
         return Score(1.0, {"reason": "correct", "match": "value", "parts": matched})
