@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=32, help="tokens per model turn (default: 32)")
     p.add_argument("--legal-move-bonus", type=float, default=0.0, help="shaping per legal move (default: 0)")
     p.add_argument("--lora-rank", type=int, default=0, help="0 = full fine-tuning (default: 0)")
+    p.add_argument("--zero-reward-patience", type=int, default=20,
+                   help="stop game training after this many steps whose every game scored 0 (a collapsed policy: "
+                        "GRPO has no signal left), then evaluate; 0 = never (default: 20)")
     p.add_argument("--use-vllm", action="store_true", help="training rollouts through TRL's colocated vLLM")
     p.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3,
                    help="GPU share of the colocated vLLM engine (default: 0.3)")
@@ -79,7 +82,7 @@ def _settings(args, run_dir: Path, name: str, **over):
             "batch_size": args.games_per_step * args.num_generations // args.grad_accum,
             "grad_accum": args.grad_accum, "lora_rank": args.lora_rank,
             "use_vllm": args.use_vllm, "vllm_gpu_memory_utilization": args.vllm_gpu_memory_utilization,
-            "zero_reward_patience": 0, "report_to": "none", "save_total_limit": 1}
+            "zero_reward_patience": args.zero_reward_patience, "report_to": "none", "save_total_limit": 1}
     if args.smoke:
         base.update(lora_rank=4, lora_alpha=8, cpu_threads=1, max_new_tokens=8, batch_size=4, num_generations=2,
                     grad_accum=1)
@@ -131,8 +134,9 @@ def win_rate_curve(args, path: Path):
         def _point(self, step, model, tokenizer):
             t0 = time.perf_counter()
             rep = _evaluate(model, tokenizer, args, "curve", ["random"], args.curve_games, seed=1)["random"]
+            detail = rep["cases"][CASE]["episodes_detail"]
             point = {"step": step, **rep["cases"][CASE]["rates"], "games": args.curve_games,
-                     "seconds": round(time.perf_counter() - t0, 1)}
+                     "seconds": round(time.perf_counter() - t0, 1), **curve_evidence(detail)}
             self.points.append(point)
             with path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(point) + "\n")
@@ -148,6 +152,18 @@ def win_rate_curve(args, path: Path):
                 self._point(state.global_step, model, processing_class)
 
     return WinRateCurve()
+
+
+def curve_evidence(detail: list[dict]) -> dict:
+    """What a curve point shows besides rates, so a collapse can be read: the illegal games' reasons (counted)
+    and the model's last text in the first game of each outcome (a format-only or degenerate policy shows here)."""
+    from collections import Counter
+
+    reasons = Counter(d["reason"] for d in detail if d["outcome"] == "illegal" and d.get("reason"))
+    samples = {}
+    for d in detail:
+        samples.setdefault(d["outcome"], d.get("last_completion"))
+    return {"illegal_reasons": dict(reasons.most_common(5)), "last_completion_by_outcome": samples}
 
 
 def plot(points, path: Path, title: str) -> None:
@@ -206,7 +222,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         # the warm-up generates with transformers even under --use-vllm: TRL's colocated vLLM engine sets up
         # torch.distributed for its process, and one process gets one engine (the game stage's)
-        warm = run(_settings(args, runs, "warmup", use_vllm=False,
+        # zero_reward_patience 0: the untrained SmolLM2 scores 0 for a while before it learns the format
+        warm = run(_settings(args, runs, "warmup", use_vllm=False, zero_reward_patience=0,
                              env_config={"reward_mode": "legal", "cases": [CASE],
                                                                "num_tasks_per_case": 4096},
                              max_steps=args.warmup_steps, train_size=max(64, args.warmup_steps * args.games_per_step),
@@ -229,11 +246,14 @@ def main(argv=None) -> int:
                          max_train_minutes=args.max_train_minutes,
                          train_size=max(64, args.steps * args.games_per_step), eval=False), callbacks=[curve])
     train_seconds = time.perf_counter() - t0
-    model, tok = _load(str(game.run_dir / "final"))
-    label = f"{name} after GRPO (game vs {args.opponent}, {game.steps} steps)"
+    # the run dir: its final/ model, or (a run the zero-reward breaker stopped) the checkpoint it saved then
+    model, tok = _load(str(game.run_dir))
+    stopped = f", stopped by the {game.stopped_by}" if game.stopped_by else ""
+    label = f"{name} after GRPO (game vs {args.opponent}, {game.steps} steps{stopped})"
     report["stages"]["after"] = _evaluate(model, tok, args, label, args.eval_opponents, args.eval_games)
     report["game_training"] = {"steps": game.steps, "seconds": round(train_seconds, 1), "run_dir": str(game.run_dir),
-                               "curve": curve.points, "device": game.report.get("device")}
+                               "curve": curve.points, "device": game.report.get("device"),
+                               "stopped_by": game.stopped_by, "message": game.report.get("message", "")}
     report["seconds"] = round(time.perf_counter() - t_all, 1)
 
     rows = ["| policy | opponent | case | episodes | win | draw | loss | illegal move |",

@@ -195,7 +195,10 @@ case ${1:-status} in
     done
     if [[ -n ${OUT:-} ]]; then
       mkdir -p "$OUT"
-      (cd "$R" && tar czf "$OUT/res.tgz" --exclude=runs --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' .)
+      # without the weights and checkpoints, but with every run's metrics.jsonl (grad norms, per-step rewards)
+      (cd "$R" && tar cf "$OUT/res.tar" --exclude=runs --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' . &&
+        find . -path '*/runs/*' -name metrics.jsonl -not -path '*/checkpoint-*' -print0 |
+        tar rf "$OUT/res.tar" --null --no-recursion -T - && gzip -c "$OUT/res.tar" > "$OUT/res.tgz" && rm "$OUT/res.tar")
     fi
     ;;
   lib) ;;  # sourced by `launch` for the functions above

@@ -79,7 +79,7 @@ def evaluate_batched(generate, label: str, opponent: str, cases: Sequence[str], 
                      episode: str = "game", mcts_simulations: int = 100, uct_c: float = 2.0,
                      batch_size: int = 64) -> dict[str, Any]:
     """:func:`veritas_rl.eval.games.evaluate`'s report for a batched ``generate`` (same keys, same games)."""
-    from veritas_rl.eval.games import EPISODES, summarise
+    from veritas_rl.eval.games import EPISODES, _last_completion, summarise
 
     if num_episodes < 1:
         raise ValueError(f"num_episodes={num_episodes} must be >= 1")
@@ -96,6 +96,7 @@ def evaluate_batched(generate, label: str, opponent: str, cases: Sequence[str], 
         results = play_batched(configs, generate, conversation=episode == "game", batch_size=batch_size)
         summary = summarise(results, n_players)
         summary["episodes_detail"] = [{"seat": r.seat, "seed": r.seed, "outcome": r.outcome, "returns": r.returns,
-                                       "reason": r.illegal_reason} for r in results]
+                                       "reason": r.illegal_reason, "last_completion": _last_completion(r)}
+                                      for r in results]
         report["cases"][case] = summary
     return report

@@ -155,3 +155,27 @@ def test_a_stuck_score_times_out_and_is_logged_as_a_rate(monkeypatch):
         reset_guard()
         base._REGISTRY.pop(NAME, None)
         base._ALIASES.pop(NAME, None)
+
+
+def test_console_line_shows_the_gradient_norm_and_appends_metrics(tmp_path, caplog):
+    import json
+    import logging
+
+    from transformers import TrainerState, TrainingArguments
+
+    from veritas_rl.backends.trl.callbacks import ConsoleProgress
+
+    state = TrainerState(max_steps=30, global_step=12, is_world_process_zero=True)
+    bar = ConsoleProgress(tmp_path / "metrics.jsonl")
+    bar._t0, bar._tokens0 = 0.0, None
+    logs = {"reward": 0.4375, "success_rate": 0.41, "grad_norm": 0.5213, "kind/wrong": 0.5, "kind/correct": 0.5}
+    with caplog.at_level(logging.INFO, logger="veritas_rl.backends.trl"):
+        bar.on_log(TrainingArguments(output_dir=str(tmp_path), report_to=[]), state, None, logs=logs)
+    line = caplog.records[-1].getMessage()
+    assert line.startswith("step 12/30 | reward 0.438 | success 0.41 | KL - | wrong 0.50 | grad 0.521 | ")
+    assert json.loads((tmp_path / "metrics.jsonl").read_text()) == {"step": 12, **logs}
+    # a non-finite norm (the first sign of a blown-up update) is printed as it is, not hidden
+    with caplog.at_level(logging.INFO, logger="veritas_rl.backends.trl"):
+        bar.on_log(TrainingArguments(output_dir=str(tmp_path), report_to=[]), state, None,
+                   logs={"reward": 0.0, "grad_norm": float("nan")})
+    assert "| grad nan |" in caplog.records[-1].getMessage()

@@ -20,7 +20,7 @@ def _fmt(value, spec: str = ".3f") -> str:
 class ConsoleProgress(ProgressCallback):
     """The tqdm bar of :class:`ProgressCallback`, with one readable line per logging step instead of a dict:
 
-    ``step 12/30 | reward 0.438 | success 0.41 | KL - | wrong 0.41 no_answer 0.18 | 850 tok/s | 3.9 s/step (gen 2.7)``
+    ``step 12/30 | reward 0.438 | success 0.41 | KL - | wrong 0.41 no_answer 0.18 | grad 0.52 | 850 tok/s | 3.9 s/step (gen 2.7)``
     (GRPO: the shares of the reason classes other than ``correct`` that occurred, from the reward's
     ``kind/<name>``, and the step's seconds from :mod:`veritas_rl.backends.trl.timing`) or
     ``step 12/30 | loss 0.912 | token acc 0.71 | 850 tok/s`` (SFT). Every log is also appended to
@@ -67,6 +67,8 @@ class ConsoleProgress(ProgressCallback):
                     _fmt(logs.get(f"episode/{o}_rate"), ".2f") for o in ("win", "draw", "loss", "illegal")))
         else:
             parts += [f"loss {_fmt(logs.get('loss'))}", f"token acc {_fmt(logs.get('mean_token_accuracy'), '.2f')}"]
+        if "grad_norm" in logs:  # before clipping: a spike or a non-finite value is the first sign of a collapse
+            parts.append(f"grad {_fmt(logs.get('grad_norm'), '.3g')}")
         parts.append(f"{_fmt(rate, '.0f')} tok/s")
         if "timing_s/step" in logs:  # backends/trl/timing.py
             parts.append(f"{_fmt(logs.get('timing_s/step'), '.1f')} s/step (gen {_fmt(logs.get('timing_s/gen'), '.1f')})")
