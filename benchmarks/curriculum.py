@@ -1,21 +1,27 @@
 """Curriculum benchmark: uniform sampling vs curriculum + failure replay on a task where uniform sampling stalls.
 
-The task: lgc-v2 ``operation`` (expressions over operators defined in the prompt, ``\\boxed{N}``) at its
-default difficulty (up to 2 operators, values up to 9), which SmolLM2-135M-Instruct almost never solves:
-uniform GRPO gets (almost) all-zero groups and no signal. Two arms on the same budget (same steps,
-prompts per step, completions per prompt, model, seed), TRL backend (``veritas_rl.backends.trl.runner.run``,
-the code behind ``veritas train grpo``):
+Two arms on the same budget (same steps, prompts per step, completions per prompt, model, seed), TRL
+backend (``veritas_rl.backends.trl.runner.run``, the code behind ``veritas train grpo``):
 
-- ``uniform``: the default-difficulty tasks, drawn uniformly;
-- ``curriculum``: the ladder below (1 operator on values <= 3, then 1 operator on values <= 9, then the
-  defaults) with failure replay (capacity 1000, 30% of prompts, priority (1-score)^1, failed below 0.5,
-  retired after 1 success).
+- ``uniform``: the target tasks, drawn uniformly;
+- ``curriculum``: the task's ladder (easier lgc-v2 ``operation`` stages up to the target) with failure
+  replay (capacity 1000, 30% of prompts, priority (1-score)^1, failed below 0.5, retired after 1 success).
 
-Both evaluate the same held-out tasks (default difficulty, dense indices [0, eval_size)) every
-``--eval-every`` steps (greedy). Output in ``--out``: ``curriculum.png`` (both held-out curves, one plot),
-``curriculum.md`` (the table), ``results.json``, and the stall check of the uniform arm.
+Tasks (``--task``; ``--model``, ``--env-config``, ``--ladder``, ``--max-new-tokens`` override its parts), all on
+lgc-v2 ``operation`` (expressions over operators defined in the prompt, ``\\boxed{N}``):
+
+- ``operation-smollm2`` (default): SmolLM2-135M-Instruct at the default difficulty (up to 2 operators, values
+  up to 9), 128 tokens; ladder 1 operator on values <= 3, then values <= 9, then the defaults. Measured
+  2026-12-04 (docs/benchmarks.md): both arms stay at 0 — SmolLM2 never writes the box at any difficulty.
+- ``operation-qwen``: Qwen2.5-Coder-0.5B-Instruct, 320 tokens, target 4 operators on values <= 30 (the lgc-v2
+  ladder's "beyond"); ladder 1 op / values <= 3 -> the defaults -> 3 ops / values <= 20 -> the target.
+
+Both arms evaluate the same held-out target tasks (dense indices [0, eval_size)) every ``--eval-every``
+steps (greedy). Output in ``--out``: ``curriculum.png`` (both held-out curves, one plot), ``curriculum.md``
+(the table), ``results.json``, and the stall check of the uniform arm.
 
     python benchmarks/curriculum.py --out "$OUT"                 # one H200, vLLM: 60 steps per arm
+    python benchmarks/curriculum.py --task operation-qwen --out "$OUT"
     python benchmarks/curriculum.py --arms uniform --out "$OUT"  # one arm per command (the 10-minute limit)
     python benchmarks/curriculum.py --smoke --out /tmp/cur-smoke  # CPU: 2 steps per arm, plumbing only
 """
@@ -46,6 +52,33 @@ LADDER = {
     },
     "failure_replay": {"enabled": True},
 }
+#: the Qwen task's target: the lgc-v2 ladder's "beyond" operation stage (4 operators, values <= 30)
+QWEN_TARGET = {"task_types": ["operation"], "operation_max_ops": 4, "operation_max_value": 30}
+QWEN_LADDER = {
+    "curriculum": {
+        "env": ENV,
+        "review_fraction": 0.1,
+        "stages": [
+            {"name": "one-op-small", "env_config": {"operation_max_ops": 1, "operation_max_value": 3},
+             "promote": {"threshold": 0.6, "window": 128, "min_steps": 5}},
+            {"name": "defaults", "env_config": {"operation_max_ops": 2, "operation_max_value": 9},
+             "promote": {"threshold": 0.4, "window": 128, "min_steps": 5}},
+            {"name": "three-ops", "env_config": {"operation_max_ops": 3, "operation_max_value": 20},
+             "promote": {"threshold": 0.3, "window": 128, "min_steps": 5}},
+            {"name": "target", "env_config": {"operation_max_ops": 4, "operation_max_value": 30}},
+        ],
+    },
+    "failure_replay": {"enabled": True},
+}
+#: --task presets: what the flags --model, --env-config, --ladder and --max-new-tokens default to
+TASKS = {
+    # SmolLM2 never writes \boxed{} on operation (measured 2026-12-04: a format wall, no stage pays)
+    "operation-smollm2": {"model": None, "env_config": ENV_CONFIG, "ladder": LADDER, "max_new_tokens": 128},
+    # Qwen writes the working and the box; at 320 tokens (CPU, 24 held-out, greedy) it solved 45.8% of
+    # one-op-small and 20.8% of the defaults: the target is the harder "beyond" stage
+    "operation-qwen": {"model": "embedded:qwen2.5-coder-0.5b", "env_config": QWEN_TARGET, "ladder": QWEN_LADDER,
+                       "max_new_tokens": 320},
+}
 #: a uniform arm that gains no more than this (absolute, held-out) is called stalled
 STALL_GAIN = 0.02
 
@@ -57,9 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=10, help="held-out evaluation every N steps (default: 10)")
     p.add_argument("--prompts-per-step", type=int, default=16, help="prompts per step (default: 16)")
     p.add_argument("--num-generations", type=int, default=8, help="completions per prompt (default: 8)")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="tokens per completion (default: 128)")
+    p.add_argument("--task", default="operation-smollm2", choices=sorted(TASKS),
+                   help="preset of model, target, ladder and token cap (default: operation-smollm2); the flags "
+                        "below override its parts")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="tokens per completion (default: the task's)")
     p.add_argument("--learning-rate", type=float, default=1e-5, help="learning rate (default: 1e-5)")
-    p.add_argument("--model", default=None, help="hub id or local dir (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--model", default=None, help="embedded:NAME, hub id or local dir (default: the task's)")
+    p.add_argument("--env-config", default=None,
+                   help="the target: lgc-v2 config (JSON) of the uniform arm and of the held-out tasks (default: the "
+                        "task's)")
+    p.add_argument("--ladder", default=None,
+                   help="curriculum file (YAML/JSON, the --curriculum schema) for the curriculum arm (default: the "
+                        "task's)")
     p.add_argument("--no-vllm", action="store_true", help="transformers generate() instead of vLLM (GPU default)")
     p.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3,
                    help="GPU share of the colocated vLLM engine (default: 0.3; lower it to share the GPU)")
@@ -70,11 +112,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def resolve_task(args) -> None:
+    """Fill the flags left unset from the ``--task`` preset."""
+    task = TASKS[args.task]
+    if args.model is None:
+        args.model = task["model"]
+    if args.env_config is None:
+        args.env_config = json.dumps(task["env_config"])
+    if args.max_new_tokens is None:
+        args.max_new_tokens = task["max_new_tokens"]
+    args.ladder_config = None if args.ladder else task["ladder"]
+
+
+def target_config(args) -> dict:
+    from veritas_rl.jsonio import parse_json_object
+
+    return parse_json_object("--env-config", args.env_config)
+
+
 def arm_settings(args, arm: str, out: Path) -> dict:
     import torch
 
     per_step = args.prompts_per_step * args.num_generations
-    s = dict(mode="grpo", env=ENV, env_config=ENV_CONFIG, model=args.model, max_steps=args.steps,
+    s = dict(mode="grpo", env=ENV, env_config=target_config(args), model=args.model, max_steps=args.steps,
              num_generations=args.num_generations, batch_size=per_step, grad_accum=1,
              max_new_tokens=args.max_new_tokens, learning_rate=args.learning_rate, eval_size=args.eval_size,
              eval_steps=args.eval_every, eval_batch_size=64, train_size=max(per_step, 64), seed=args.seed,
@@ -88,7 +148,10 @@ def arm_settings(args, arm: str, out: Path) -> dict:
                  eval_batch_size=4, lora_rank=4, learning_rate=1e-4, cpu_threads=2, train_size=8)
     if arm == "curriculum":
         ladder = out / "ladder.yaml"
-        ladder.write_text(json.dumps(LADDER, indent=2) + "\n", encoding="utf-8")  # JSON is YAML
+        if args.ladder:
+            ladder.write_text(Path(args.ladder).read_text(encoding="utf-8"), encoding="utf-8")
+        else:
+            ladder.write_text(json.dumps(args.ladder_config, indent=2) + "\n", encoding="utf-8")  # JSON is YAML
         s.update(curriculum=str(ladder), failure_replay=True)
     return s
 
@@ -119,7 +182,7 @@ def run_arm(args, arm: str, out: Path) -> dict:
     }
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, title: str = json.dumps(ENV_CONFIG)) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,7 +194,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.plot(xs, [100 * y for y in ys], marker="o", label=r["arm"])
     ax.set_xlabel("GRPO step")
     ax.set_ylabel(f"held-out greedy accuracy, % (n={rows[0]['n']})")
-    ax.set_title("lgc-v2 operation (default difficulty): uniform vs curriculum + replay")
+    ax.set_title(f"{ENV} {title}: uniform vs curriculum + replay", fontsize="medium")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -154,6 +217,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    resolve_task(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                  "had an all-zero reward.\n")
     (out / "curriculum.md").write_text(text, encoding="utf-8")
     if all(len(r["curve"]) >= 2 for r in rows):
-        plot(rows, out / "curriculum.png")
+        plot(rows, out / "curriculum.png", args.env_config)
     print(text)
     return 0
 

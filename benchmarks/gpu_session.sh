@@ -31,7 +31,8 @@
 # The games run's loss forward holds whole transcripts' logits (64 x ~1k tokens x 152k vocab in fp32 is ~40 GB at
 # grad-accum 1; on 2026-12-03 its process held 117 GB, vLLM's 28 included, and the runs beside it ran out of
 # memory), hence --grad-accum 4.
-# Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), CURRICULUM_STEPS (60), MAXENT_STEPS (100),
+# Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), CURRICULUM_STEPS (60), CURRICULUM_ARGS (more
+# benchmarks/curriculum.py flags, word-split: "--model embedded:qwen2.5-coder-0.5b --max-new-tokens 384"), MAXENT_STEPS (100),
 # VERL_STEPS (30), VERL_LOGPROB (1; 0 skips verl_logprob.py), VERL_GAME_STEPS (6), VERL_GAME_MEM (0.4),
 # VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
 set -uo pipefail
@@ -83,7 +84,7 @@ retry_race() {  # LOG CMD...: CMD > LOG; once more when it died of a start-up ra
   mv "$1" "$1.race1"
   # the failed start already made its run dir under CMD's --out (runs are never overwritten): move aside the
   # run dirs made since this start, so the retry starts the same run afresh
-  local a out= d
+  local a out='' d
   for a in "${@:2}"; do [[ $out == next ]] && out=$a && break; [[ $a == --out ]] && out=next; done
   if [[ -n $out && $out != next && -d $out/runs ]]; then
     mkdir -p "$1.race1.runs"
@@ -104,8 +105,9 @@ plan_learning() {
     --max-train-minutes "${GAMES_MINUTES:-6}" --curve-every 15 --out "$R/games-qwen" &
   wait_engine "$R/games-qwen.log" 300
   (for arm in uniform curriculum; do
+     # shellcheck disable=SC2086  # CURRICULUM_ARGS is word-split on purpose
      retry_race "$R/curriculum-$arm.log" env PYTHONPATH=$SITE python3 benchmarks/curriculum.py --arms "$arm" \
-       --vllm-gpu-memory-utilization 0.15 --steps "${CURRICULUM_STEPS:-60}" --out "$R/curriculum"
+       --vllm-gpu-memory-utilization 0.15 --steps "${CURRICULUM_STEPS:-60}" --out "$R/curriculum" ${CURRICULUM_ARGS:-}
    done) &
   wait_engine "$R/curriculum-uniform.log" 150
   retry_race "$R/maxent.log" env PYTHONPATH=$SITE python3 benchmarks/maxent_vs_grpo.py --case arithmetic \
