@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=1e-5, help="(default: 1e-5)")
     p.add_argument("--max-new-tokens", type=int, default=32, help="tokens per model turn (default: 32)")
     p.add_argument("--legal-move-bonus", type=float, default=0.0, help="shaping per legal move (default: 0)")
+    p.add_argument("--rollout-seeds", choices=("shared", "distinct"), default="shared",
+                   help="the rollouts of one game share its opponent/chance seed, or each draws its own (default: "
+                        "shared)")
     p.add_argument("--lora-rank", type=int, default=0, help="0 = full fine-tuning (default: 0)")
     p.add_argument("--zero-reward-patience", type=int, default=20,
                    help="stop game training after this many steps whose every game scored 0 (a collapsed policy: "
@@ -243,6 +246,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     game = run(_settings(args, runs, "game", model=start, env_config={"cases": [CASE]}, episode="game",
                          opponent=args.opponent, legal_move_bonus=args.legal_move_bonus, max_steps=args.steps,
+                         rollout_seeds=args.rollout_seeds,
                          max_train_minutes=args.max_train_minutes,
                          train_size=max(64, args.steps * args.games_per_step), eval=False), callbacks=[curve])
     train_seconds = time.perf_counter() - t0

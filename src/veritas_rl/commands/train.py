@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 #: settings that are not plain flags (set by the subcommand or given special handling)
 _SPECIAL = {"mode", "preset", "env_config"}
 _CHOICES = {"report_to": "REPORT_TO", "lr_scheduler": "LR_SCHEDULERS", "precision": "PRECISIONS",
-            "loss_type": "LOSS_TYPES", "vllm_mode": "VLLM_MODES", "episode": "EPISODES", "objective": "OBJECTIVES"}
+            "loss_type": "LOSS_TYPES", "vllm_mode": "VLLM_MODES", "episode": "EPISODES", "objective": "OBJECTIVES",
+            "rollout_seeds": "ROLLOUT_SEEDS"}
 #: other option strings of a setting's flag (the first is listed in --help)
 _FLAG_ALIASES = {"vllm_server_base_url": ("--vllm-server-url", "--vllm-server-base-url")}
 #: bounds of the numeric settings that TrainSettings.__post_init__ does not check itself (it checks counts, sizes,
@@ -28,9 +29,9 @@ _FLAG_TYPES = {"top_p": float_in(0.0, 1.0, low_open=True), "epochs": positive_fl
 _GRPO_ONLY = {"num_generations", "temperature", "top_p", "beta", "zero_reward_patience", "num_completions_to_print",
               "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "vllm_enable_sleep_mode", "vllm_server_base_url",
               "mask_truncated_completions", "loss_type", "episode", "opponent", "max_turns", "legal_move_bonus",
-              "curriculum", "failure_replay", "replay_capacity", "replay_fraction", "replay_priority_exponent",
-              "replay_failure_threshold", "replay_retire_after", "vllm_server_timeout", "objective", "maxent_tau",
-              "maxent_q_temperature", "maxent_q_epsilon", "maxent_length_normalize_ref"}
+              "rollout_seeds", "curriculum", "failure_replay", "replay_capacity", "replay_fraction",
+              "replay_priority_exponent", "replay_failure_threshold", "replay_retire_after", "vllm_server_timeout",
+              "objective", "maxent_tau", "maxent_q_temperature", "maxent_q_epsilon", "maxent_length_normalize_ref"}
 
 EPILOG = """examples:
   veritas train grpo --env reasoning-gym --env-config '{"dataset": "basic_arithmetic"}' --preset fast

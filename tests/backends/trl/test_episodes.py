@@ -164,3 +164,56 @@ def test_two_step_game_run_on_smollm2_logs_win_draw_loss(smollm2_dir, tmp_path):
         assert s["episode/model_turns"] >= 1
     settings = json.loads((tmp_path / "g" / "settings.json").read_text())
     assert settings["episode"] == "game" and settings["opponent"] == "random" and settings["max_turns"] == 5
+
+
+def test_distinct_rollout_seeds_vary_the_opponent_within_a_group_and_replay_exactly():
+    from veritas_rl.backends.trl.episodes import GameRollout, rollout_config
+
+    config = EpisodeConfig("tic_tac_toe", 0, 12345, opponent="random")
+    assert rollout_config(config, 0, "distinct") == config == rollout_config(config, 3, "shared")
+    seeds = [rollout_config(config, k, "distinct").seed for k in range(8)]
+    assert len(set(seeds)) == 8 and seeds == [rollout_config(config, k, "distinct").seed for k in range(8)]
+    assert all(rollout_config(config, k, "distinct").opponent == "random" for k in range(8))
+    with pytest.raises(ValueError, match="rollout_seeds='nope'.*shared, distinct"):
+        GameRollout("nope")
+    with pytest.raises(ValueError, match="rollout_seeds"):
+        build_settings(None, {**GAME, "rollout_seeds": "nope"})
+    # the same scripted replies against the k-th seed's random opponent: different games, each reproducible
+    replies = ["<answer>4</answer>", "<answer>0</answer>", "<answer>8</answer>", "<answer>2</answer>",
+               "<answer>6</answer>"]
+    games = []
+    for k in range(8):
+        episode = GameEpisode(rollout_config(config, k, "distinct"))
+        episode.start()
+        texts = []
+        for reply in replies:
+            if episode.done:
+                break
+            episode.step(reply)
+            texts.append(reply)
+        result = episode.result()
+        assert replay_episode(rollout_config(config, k, "distinct"), texts).to_dict() == result.to_dict()
+        games.append(tuple(m.action for m in result.moves))
+    assert len(set(games)) > 1  # the opponent's moves differ between the rollouts of one game
+
+
+@pytest.mark.slow
+def test_game_rollout_plays_the_kth_copy_of_a_game_with_the_kth_seed(smollm2_dir, tmp_path, monkeypatch):
+    from veritas_rl.backends.trl.runner import build_trainer
+    from veritas_rl.models import load_causal_lm
+
+    s = build_settings(None, {**GAME, "opponent": "random", "rollout_seeds": "distinct", "model": str(smollm2_dir),
+                              "output_dir": str(tmp_path)})
+    model, tok = load_causal_lm(str(smollm2_dir), "cpu")
+    trainer, _ = build_trainer(s, make("openspiel", cases=["tic_tac_toe"]), model, tok, [], tmp_path, "fp32")
+    assert trainer.rollout_func.rollout_seeds == "distinct"
+    rows = list(trainer.train_dataset)[:2]
+    prompts = [rows[0]["prompt"]] * 3 + [rows[1]["prompt"]] * 2  # TRL's repeats of each game
+    monkeypatch.setattr(trainer, "_generate_single_turn", _scripted_generator(tok, ["<answer>99</answer>"] * 5))
+    trainer.rollout_func(prompts, trainer)
+    base = [config_from_prompt(r["prompt"]) for r in rows]
+    from veritas_rl.backends.trl.episodes import rollout_config
+
+    assert trainer.rollout_func.last_configs == [rollout_config(base[0], k, "distinct") for k in range(3)] + [
+        rollout_config(base[1], k, "distinct") for k in range(2)]
+    assert [r.outcome for r in trainer.rollout_func.last_results] == ["illegal"] * 5

@@ -36,8 +36,10 @@ Win/draw/loss/illegal/max_turns rates, legal moves and model turns per game are 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections import Counter
 from typing import Any, Sequence
 
 from veritas_rl.envs.base import seeded_rng
@@ -116,22 +118,49 @@ def observation_ids(tokenizer, first_messages: Sequence[dict], turn_ids: Sequenc
     return list(tokenizer(between, add_special_tokens=False)["input_ids"])
 
 
-class GameRollout:
-    """TRL ``rollout_func``: plays one game per prompt with the policy being trained."""
+def rollout_config(config: EpisodeConfig, k: int, rollout_seeds: str = "shared") -> EpisodeConfig:
+    """The config rollout ``k`` of a game's GRPO group plays: the game's own (``shared``, and rollout 0 always), or
+    the same game with the seed ``seeded_rng("trl-rollout", seed, k)`` draws (``distinct``), so the opponent's and
+    chance's moves differ between the rollouts while every rollout stays a pure function of its config and texts."""
+    if rollout_seeds == "shared" or k == 0:
+        return config
+    if rollout_seeds != "distinct":
+        raise ValueError(f"rollout_seeds={rollout_seeds!r} is not valid; choose from: shared, distinct")
+    return dataclasses.replace(config, seed=seeded_rng("trl-rollout", config.seed, k).getrandbits(31))
 
-    def __init__(self):
+
+class GameRollout:
+    """TRL ``rollout_func``: plays one game per prompt with the policy being trained.
+
+    TRL repeats each prompt ``num_generations`` times (its group); with ``rollout_seeds="distinct"`` the k-th
+    copy of a game within one call plays :func:`rollout_config` ``(config, k)``.
+    """
+
+    def __init__(self, rollout_seeds: str = "shared"):
+        if rollout_seeds not in ("shared", "distinct"):
+            raise ValueError(f"rollout_seeds={rollout_seeds!r} is not valid; choose from: shared, distinct")
+        self.rollout_seeds = rollout_seeds
         self.last_results: list = []  # the EpisodeResults of the latest call (tests, logging)
+        self.last_configs: list[EpisodeConfig] = []  # the configs they played
 
     def __call__(self, prompts: list, trainer) -> dict[str, Any]:
         tokenizer = trainer.processing_class
-        episodes, firsts = [], []
+        episodes, firsts, seen = [], [], Counter()
         for prompt in prompts:
-            episode = GameEpisode(config_from_prompt(prompt))
+            config = config_from_prompt(prompt)
+            key = config_to_json(config)
+            episode = GameEpisode(config)
             first = episode.start()
             if strip_episode_key(prompt) != first:
-                raise ValueError(f"episode {episode.config}: its prompt differs from the game's first turn")
+                raise ValueError(f"episode {config}: its prompt differs from the game's first turn")
+            if seen[key] and self.rollout_seeds == "distinct":
+                # a chance move before the model's first turn (a card deal) makes this rollout's first turn its own
+                episode = GameEpisode(rollout_config(config, seen[key], self.rollout_seeds))
+                first = episode.start()
+            seen[key] += 1
             episodes.append(episode)
             firsts.append(first)
+        self.last_configs = [e.config for e in episodes]
         prompt_ids = [template_ids(tokenizer, m) for m in firsts]
         completion_ids: list[list[int]] = [[] for _ in prompts]
         env_mask: list[list[int]] = [[] for _ in prompts]
@@ -216,6 +245,7 @@ def game_trainer_parts(s, env) -> dict[str, Any]:
     if not hasattr(env, "cases"):
         raise ValueError(f"episode='game' needs the openspiel env (its cases are the games); got env {env.name!r}")
     rows = episode_rows(episode_configs(s, env))
-    log.info("--episode game: %d training games of %s against %s (max %d model turns each)", len(rows),
-             ", ".join(env.cases), s.opponent, s.max_turns)
-    return {"train_dataset": Dataset.from_list(rows), "reward_funcs": [EpisodeReward()], "rollout_func": GameRollout()}
+    log.info("--episode game: %d training games of %s against %s (max %d model turns each, %s rollout seeds)",
+             len(rows), ", ".join(env.cases), s.opponent, s.max_turns, s.rollout_seeds)
+    return {"train_dataset": Dataset.from_list(rows), "reward_funcs": [EpisodeReward()],
+            "rollout_func": GameRollout(s.rollout_seeds)}

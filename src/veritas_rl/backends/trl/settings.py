@@ -25,6 +25,8 @@ VLLM_MODES = ("colocate", "server")
 OBJECTIVES = ("grpo", "maxent")
 #: a prompt per position (the env's reward) or a whole game per rollout (backends/trl/episodes.py)
 EPISODES = ("move", "game")
+#: game episodes: the rollouts of one game share its seed (opponent and chance), or each draws its own
+ROLLOUT_SEEDS = ("shared", "distinct")
 GAME_ENVS = ("openspiel", "open_spiel")
 
 
@@ -107,6 +109,10 @@ class TrainSettings:
                                                               "first_legal | mcts:N | policy:PATH"})
     max_turns: int = field(default=50, metadata={"help": "game episodes: model turns before the game is cut"})
     legal_move_bonus: float = field(default=0.0, metadata={"help": "game episodes: reward added per legal move"})
+    rollout_seeds: str = field(default="shared", metadata={"help": "game episodes: the GRPO group of one game plays "
+                                                                   "its seed in every rollout (shared) or rollout k "
+                                                                   "plays a seed derived from (seed, k) (distinct: "
+                                                                   "the opponent's and chance's moves vary)"})
     # optimisation
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate"})
     lr_scheduler: str = field(default="constant", metadata={"help": "learning-rate schedule"})
@@ -222,12 +228,13 @@ class TrainSettings:
 
 
 def _check_episode(s: TrainSettings) -> None:
-    """The game-episode settings (``episode``, ``opponent``, ``max_turns``, ``legal_move_bonus``)."""
+    """The game-episode settings (``episode``, ``opponent``, ``max_turns``, ``legal_move_bonus``, ``rollout_seeds``)."""
     import math
 
     from veritas_rl.games.opponents import parse_rung
 
     _choice("episode", s.episode, EPISODES)
+    _choice("rollout_seeds", s.rollout_seeds, ROLLOUT_SEEDS)
     parse_rung(s.opponent, key="opponent")
     if isinstance(s.max_turns, bool) or not isinstance(s.max_turns, int) or s.max_turns < 1:
         raise ValueError(f"max_turns={s.max_turns!r} must be an integer >= 1")
