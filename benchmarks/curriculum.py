@@ -73,11 +73,13 @@ QWEN_LADDER = {
 #: --task presets: what the flags --model, --env-config, --ladder and --max-new-tokens default to
 TASKS = {
     # SmolLM2 never writes \boxed{} on operation (measured 2026-12-04: a format wall, no stage pays)
-    "operation-smollm2": {"model": None, "env_config": ENV_CONFIG, "ladder": LADDER, "max_new_tokens": 128},
+    "operation-smollm2": {"model": None, "env_config": ENV_CONFIG, "ladder": LADDER, "max_new_tokens": 128,
+                          "grad_accum": 1},
     # Qwen writes the working and the box; at 320 tokens (CPU, 24 held-out, greedy) it solved 45.8% of
     # one-op-small, 20.8% of the defaults and 8.3% of the target (29% of replies at the cap)
+    # 128 completions x ~500 tokens x Qwen's 152k vocabulary: the loss forward in 4 micro-batches
     "operation-qwen": {"model": "embedded:qwen2.5-coder-0.5b", "env_config": QWEN_TARGET, "ladder": QWEN_LADDER,
-                       "max_new_tokens": 320},
+                       "max_new_tokens": 320, "grad_accum": 4},
 }
 #: a uniform arm that gains no more than this (absolute, held-out) is called stalled
 STALL_GAIN = 0.02
@@ -94,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="preset of model, target, ladder and token cap (default: operation-smollm2); the flags "
                         "below override its parts")
     p.add_argument("--max-new-tokens", type=int, default=None, help="tokens per completion (default: the task's)")
+    p.add_argument("--grad-accum", type=int, default=None,
+                   help="micro-batches per step (the same prompts x completions per step; the loss forward holds "
+                        "1/N of the logits; default: the task's)")
     p.add_argument("--learning-rate", type=float, default=1e-5, help="learning rate (default: 1e-5)")
     p.add_argument("--model", default=None, help="embedded:NAME, hub id or local dir (default: the task's)")
     p.add_argument("--env-config", default=None,
@@ -121,6 +126,11 @@ def resolve_task(args) -> None:
         args.env_config = json.dumps(task["env_config"])
     if args.max_new_tokens is None:
         args.max_new_tokens = task["max_new_tokens"]
+    if args.grad_accum is None:
+        args.grad_accum = task["grad_accum"]
+    per_step = args.prompts_per_step * args.num_generations
+    if args.grad_accum < 1 or per_step % args.grad_accum:
+        raise SystemExit(f"--grad-accum {args.grad_accum}: must be >= 1 and divide prompts x completions ({per_step})")
     args.ladder_config = None if args.ladder else task["ladder"]
 
 
@@ -135,7 +145,7 @@ def arm_settings(args, arm: str, out: Path) -> dict:
 
     per_step = args.prompts_per_step * args.num_generations
     s = dict(mode="grpo", env=ENV, env_config=target_config(args), model=args.model, max_steps=args.steps,
-             num_generations=args.num_generations, batch_size=per_step, grad_accum=1,
+             num_generations=args.num_generations, batch_size=per_step // args.grad_accum, grad_accum=args.grad_accum,
              max_new_tokens=args.max_new_tokens, learning_rate=args.learning_rate, eval_size=args.eval_size,
              eval_steps=args.eval_every, eval_batch_size=64, train_size=max(per_step, 64), seed=args.seed,
              output_dir=str(out / "runs"), run_name=f"{arm}-{time.strftime('%Y%m%d-%H%M%S')}", save_steps=max(args.steps, 1), save_total_limit=1,
@@ -144,7 +154,7 @@ def arm_settings(args, arm: str, out: Path) -> dict:
     if s["use_vllm"]:
         s.update(vllm_gpu_memory_utilization=args.vllm_gpu_memory_utilization)
     if args.smoke:
-        s.update(max_steps=2, batch_size=4, num_generations=2, max_new_tokens=8, eval_size=4, eval_steps=1,
+        s.update(max_steps=2, batch_size=4, grad_accum=1, num_generations=2, max_new_tokens=8, eval_size=4, eval_steps=1,
                  eval_batch_size=4, lora_rank=4, learning_rate=1e-4, cpu_threads=2, train_size=8)
     if arm == "curriculum":
         ladder = out / "ladder.yaml"

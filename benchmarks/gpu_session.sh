@@ -31,7 +31,7 @@
 # The games run's loss forward holds whole transcripts' logits (64 x ~1k tokens x 152k vocab in fp32 is ~40 GB at
 # grad-accum 1; on 2026-12-03 its process held 117 GB, vLLM's 28 included, and the runs beside it ran out of
 # memory), hence --grad-accum 4.
-# Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), GAMES_ROLLOUT_SEEDS (shared), CURRICULUM_STEPS (60), CURRICULUM_ARGS (more
+# Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), GAMES_ROLLOUT_SEEDS (shared), CURRICULUM_STEPS (60), CURRICULUM_TASK (operation-qwen), CURRICULUM_ARGS (more
 # benchmarks/curriculum.py flags, word-split: "--model embedded:qwen2.5-coder-0.5b --max-new-tokens 384"), MAXENT_STEPS (100),
 # VERL_STEPS (30), VERL_LOGPROB (1; 0 skips verl_logprob.py), VERL_GAME_STEPS (6), VERL_GAME_MEM (0.4),
 # VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
@@ -108,7 +108,7 @@ plan_learning() {
   (for arm in uniform curriculum; do
      # shellcheck disable=SC2086  # CURRICULUM_ARGS is word-split on purpose
      retry_race "$R/curriculum-$arm.log" env PYTHONPATH=$SITE python3 benchmarks/curriculum.py --arms "$arm" \
-       --vllm-gpu-memory-utilization 0.15 --steps "${CURRICULUM_STEPS:-60}" --out "$R/curriculum" ${CURRICULUM_ARGS:-}
+       --vllm-gpu-memory-utilization 0.15 --steps "${CURRICULUM_STEPS:-60}" --out "$R/curriculum" --task "${CURRICULUM_TASK:-operation-qwen}" ${CURRICULUM_ARGS:-}
    done) &
   wait_engine "$R/curriculum-uniform.log" 150
   retry_race "$R/maxent.log" env PYTHONPATH=$SITE python3 benchmarks/maxent_vs_grpo.py --case arithmetic \

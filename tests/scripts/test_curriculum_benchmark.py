@@ -21,6 +21,8 @@ def test_each_task_preset_is_a_valid_ladder_ending_at_or_below_its_target(task, 
     target = bench.target_config(args)
     settings = bench.arm_settings(args, "curriculum", tmp_path)
     assert settings["env_config"] == target and settings["max_new_tokens"] == bench.TASKS[task]["max_new_tokens"]
+    # the same prompts x completions per step whatever the micro-batching
+    assert settings["batch_size"] * settings["grad_accum"] == args.prompts_per_step * args.num_generations
     spec = load_curriculum(settings["curriculum"], failure_replay=True)
     configs = stage_configs(spec, bench.ENV, target)  # builds each stage's real lgc-v2 env
     assert len(configs) >= 3 and spec.replay.enabled
@@ -42,3 +44,9 @@ def test_flags_override_the_preset(tmp_path):
     s = bench.arm_settings(args, "curriculum", tmp_path / "out")
     assert (s["max_new_tokens"], s["model"], s["env_config"]) == (64, "x", {"task_types": ["operation"]})
     assert json.loads(Path(s["curriculum"]).read_text()) == bench.LADDER
+
+
+def test_a_grad_accum_that_does_not_divide_the_step_is_refused(tmp_path):
+    args = bench.build_parser().parse_args(["--grad-accum", "3", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--grad-accum 3: must be >= 1 and divide prompts x completions \\(128\\)"):
+        bench.resolve_task(args)
