@@ -32,7 +32,7 @@
 # grad-accum 1; on 2026-12-03 its process held 117 GB, vLLM's 28 included, and the runs beside it ran out of
 # memory), hence --grad-accum 4.
 # Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), GAMES_ROLLOUT_SEEDS (shared), CURRICULUM_STEPS (60), CURRICULUM_TASK (operation-qwen), CURRICULUM_ARGS (more
-# benchmarks/curriculum.py flags, word-split: "--model embedded:qwen2.5-coder-0.5b --max-new-tokens 384"), MAXENT_STEPS (100),
+# benchmarks/curriculum.py flags, word-split: "--model embedded:qwen2.5-coder-0.5b --max-new-tokens 384"), MAXENT_STEPS (100; 0 skips it),
 # VERL_STEPS (30), VERL_LOGPROB (1; 0 skips verl_logprob.py), VERL_GAME_STEPS (6), VERL_GAME_MEM (0.4),
 # VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
 set -uo pipefail
@@ -111,8 +111,10 @@ plan_learning() {
        --vllm-gpu-memory-utilization 0.15 --steps "${CURRICULUM_STEPS:-60}" --out "$R/curriculum" --task "${CURRICULUM_TASK:-operation-qwen}" ${CURRICULUM_ARGS:-}
    done) &
   wait_engine "$R/curriculum-uniform.log" 150
-  retry_race "$R/maxent.log" env PYTHONPATH=$SITE python3 benchmarks/maxent_vs_grpo.py --case arithmetic \
-    --steps "${MAXENT_STEPS:-100}" --eval-steps 20 --out "$R/maxent" &
+  if [[ ${MAXENT_STEPS:-100} != 0 ]]; then  # MAXENT_STEPS=0: no MaxEnt comparison
+    retry_race "$R/maxent.log" env PYTHONPATH=$SITE python3 benchmarks/maxent_vs_grpo.py --case arithmetic \
+      --steps "${MAXENT_STEPS:-100}" --eval-steps 20 --out "$R/maxent" &
+  fi
   wait
 }
 
