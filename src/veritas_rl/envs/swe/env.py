@@ -15,7 +15,8 @@ raw answer text. A malformed diff scores 0 with the reason.
 **Reward.** 1.0 when the patch applies cleanly at ``base_commit`` and, with ``test_patch`` applied,
 every FAIL_TO_PASS test passes and every PASS_TO_PASS test still passes; else 0.0. With
 ``reward_mode="partial"`` the reward is the fraction of FAIL_TO_PASS tests passing, 0 if any
-PASS_TO_PASS test breaks.
+PASS_TO_PASS test breaks. An XFAIL or SKIPPED status counts (swebench's leniency) only where the gold
+patch's run in the same sandbox has it too: the patch's code can call ``pytest.xfail()`` itself.
 
 **Backends.** ``local`` (:mod:`~veritas_rl.envs.swe.local`) checks the base commit out in a
 throw-away ``git clone --shared`` of ``repos_dir/<owner>__<name>`` (the original is only read),
@@ -44,13 +45,22 @@ from typing import Any
 
 from veritas_rl.envs.base import Env, Score, Task, check_choice, register_env
 from veritas_rl.envs.swe.docker import docker_client, evaluate_docker
-from veritas_rl.envs.swe.grading import eval_script_test_command, reward_from, test_command
+from veritas_rl.envs.swe.grading import (
+    eval_script_test_command,
+    hold_to_baseline,
+    needs_baseline,
+    reward_from,
+    test_command,
+)
 from veritas_rl.envs.swe.local import evaluate_local
 from veritas_rl.envs.swe.patches import diff_answer, patch_files
 from veritas_rl.envs.swe.rows import DEFAULT_DATASET, SweDataError, _json_list, load_rows
 from veritas_rl.envs.swe.sandbox import SANDBOXES, _git, bwrap_mode
 
 BACKENDS = ("local", "docker")
+#: the version of the cached result dicts (bumped when what a result holds or means changes: v2 has
+#: the ``statuses`` of the graded tests)
+RESULT_VERSION = "v2"
 REWARD_MODES = ("binary", "partial")
 
 INSTRUCTIONS = (
@@ -243,12 +253,20 @@ class SweEnv(Env):
         if patch is None:
             return Score.zero(why, kind=kind)
         result = self.evaluate(task, patch)
-        return reward_from(result, list(task.extra["FAIL_TO_PASS"]), self.config.reward_mode)
+        fail_to_pass, pass_to_pass = list(task.extra["FAIL_TO_PASS"]), list(task.extra["PASS_TO_PASS"])
+        if needs_baseline(result):
+            # an xfail or a skip counts only where the gold patch has it too (the patch's code can call
+            # pytest.xfail() / pytest.skip() itself); the gold run is cached like any other patch
+            gold = task.extra.get("gold_patch")
+            baseline = self.evaluate(task, gold if gold.endswith("\n") else gold + "\n") if gold else None
+            result = hold_to_baseline(result, baseline, fail_to_pass, pass_to_pass)
+        return reward_from(result, fail_to_pass, self.config.reward_mode)
 
     def evaluate(self, task: Task, patch: str) -> dict[str, Any]:
         """Test results of ``patch`` for ``task``, cached by instance and patch hash. Concurrent calls
         with the same patch (a GRPO group often repeats one) wait for the first instead of re-running."""
-        key = (str(task.extra["instance_id"]), hashlib.sha256(patch.encode()).hexdigest())
+        # the grading version is part of the key: results cached before a grading change are not reused
+        key = (str(task.extra["instance_id"]), hashlib.sha256(f"{RESULT_VERSION}\0{patch}".encode()).hexdigest())
         while True:
             with self._lock:
                 cached = self._results.get(key)

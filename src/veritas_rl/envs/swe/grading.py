@@ -134,14 +134,56 @@ def parse_junit(data: bytes) -> dict[str, str] | str:
 
 def grade(status: dict[str, str], fail_to_pass: list[str], pass_to_pass: list[str]) -> dict[str, Any]:
     """Which FAIL_TO_PASS tests pass and which PASS_TO_PASS tests broke (swebench's semantics:
-    XFAIL counts as a pass, a skipped PASS_TO_PASS test is not a regression, a missing test fails)."""
-    from swebench.harness.grading import test_maintained, test_passed
+    XFAIL counts as a pass, a skipped PASS_TO_PASS test is not a regression, a missing test fails);
+    ``statuses`` has the status of each graded test (``None``: missing), for :func:`hold_to_baseline`."""
+    from swebench.harness.grading import _resolve_case, test_maintained, test_passed
 
+    statuses = {}
+    for t in [*fail_to_pass, *pass_to_pass]:
+        key = _resolve_case(t, status)
+        statuses[t] = None if key is None else status[key]
     return {
         "f2p_passed": [t for t in fail_to_pass if test_passed(t, status)],
         "f2p_failed": [t for t in fail_to_pass if not test_passed(t, status)],
         "p2p_broken": [t for t in pass_to_pass if not test_maintained(t, status)],
+        "statuses": statuses,
     }
+
+
+#: statuses swebench grades as fine that the code under test can produce itself without the test
+#: body succeeding: ``pytest.xfail()`` / ``pytest.skip()`` / ``raise unittest.SkipTest`` from a function
+#: the test calls
+LENIENT_STATUSES = ("XFAIL", "SKIPPED")
+
+
+def needs_baseline(result: dict[str, Any]) -> bool:
+    """Whether ``result`` counts a graded test as fine on a lenient status (:func:`hold_to_baseline`)."""
+    return not result.get("error") and any(s in LENIENT_STATUSES for s in (result.get("statuses") or {}).values())
+
+
+def hold_to_baseline(result: dict[str, Any], baseline: dict[str, Any] | None, fail_to_pass: list[str],
+                     pass_to_pass: list[str]) -> dict[str, Any]:
+    """``result`` with XFAIL and SKIPPED counted as fine only for the tests that have that very status
+    in ``baseline``, the run of the gold patch in the same sandbox (a test the gold patch leaves xfailed or
+    skipped, e.g. for a missing optional dependency). Elsewhere the status came from the patch: a
+    FAIL_TO_PASS test that xfails did not pass, a PASS_TO_PASS test that now skips broke. Without a
+    usable baseline nothing lenient counts."""
+    if result.get("error") or "statuses" not in result:
+        return result
+    statuses = result["statuses"]
+    gold = baseline.get("statuses") if baseline and not baseline.get("error") else None
+    gold = gold or {}
+
+    def fine(test: str) -> bool:
+        s = statuses.get(test)
+        return s == "PASSED" or (s in LENIENT_STATUSES and gold.get(test) == s)
+
+    held = dict(result)
+    held["f2p_passed"] = [t for t in result["f2p_passed"] if fine(t)]
+    held["f2p_failed"] = [t for t in fail_to_pass if t not in held["f2p_passed"]]
+    held["p2p_broken"] = [t for t in pass_to_pass if t in result["p2p_broken"] or not fine(t)]
+    held["held_to_gold"] = sorted({t: s for t, s in statuses.items() if s in LENIENT_STATUSES and not fine(t)})
+    return held
 
 
 def reward_from(result: dict[str, Any], fail_to_pass: list[str], reward_mode: str) -> Score:
@@ -149,17 +191,20 @@ def reward_from(result: dict[str, Any], fail_to_pass: list[str], reward_mode: st
     if result.get("error"):
         info = {k: v for k, v in result.items() if k not in ("error", "kind")}
         return Score.zero(result["error"], kind=result.get("kind") or "wrong", **info)
-    info = {k: result[k] for k in ("f2p_passed", "f2p_failed", "p2p_broken", "seconds") if k in result}
+    info = {k: result[k] for k in ("f2p_passed", "f2p_failed", "p2p_broken", "held_to_gold", "seconds")
+            if k in result and (k != "held_to_gold" or result[k])}
+    held = (f" ({len(result['held_to_gold'])} xfail/skip the gold patch does not have: "
+            f"{', '.join(result['held_to_gold'][:3])})") if result.get("held_to_gold") else ""
     if result["p2p_broken"]:
-        return Score.zero(f"{len(result['p2p_broken'])} PASS_TO_PASS test(s) broke", **info)
+        return Score.zero(f"{len(result['p2p_broken'])} PASS_TO_PASS test(s) broke{held}", **info)
     total = len(fail_to_pass)
     fraction = len(result["f2p_passed"]) / total if total else 1.0
     if reward_mode == "partial":
         if fraction == 0.0:
-            return Score.zero("no FAIL_TO_PASS test passes", **info)
+            return Score.zero(f"no FAIL_TO_PASS test passes{held}", **info)
         return Score(fraction, {"reason": f"{len(result['f2p_passed'])}/{total} FAIL_TO_PASS pass", **info})
     if fraction < 1.0:
-        return Score.zero(f"{len(result['f2p_failed'])}/{total} FAIL_TO_PASS test(s) still fail", **info)
+        return Score.zero(f"{len(result['f2p_failed'])}/{total} FAIL_TO_PASS test(s) still fail{held}", **info)
     return Score(1.0, {"reason": "resolved", **info})
 
 

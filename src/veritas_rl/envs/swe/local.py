@@ -4,8 +4,11 @@
    ``base_commit`` there (the original clone is only read: no worktree, no ref, no lock is written);
 2. the paths the patch touches, as git reads them (``git apply --numstat -z``), are checked: test
    infrastructure (``conftest.py``, ``pytest.ini``, ``tox.ini``, ``sitecustomize.py``, ``*.pth``, ...),
-   the task's test files and paths outside the repository are refused (kind ``illegal``) before
-   anything runs; so is a change to the test sections of ``setup.cfg`` / ``pyproject.toml``;
+   the task's test files, paths outside the repository, package metadata (``*.dist-info``: pytest11
+   plugins) and new top-level modules that shadow one of the test interpreter (``pytest.py``,
+   ``argparse.py``) are refused (kind ``illegal``) before anything runs; so is a change to the test
+   sections of ``setup.cfg`` / ``pyproject.toml`` (read as pytest reads them, symlinks only within the
+   checkout) and a symlink over a directory of the task's tests;
 3. ``git apply --check`` and ``git apply``; the test files are reset to ``base_commit`` and the test
    patch is applied (as the SWE-bench harness does);
 4. the test command runs in the sandbox (:func:`~veritas_rl.envs.swe.sandbox.run_sandboxed`); pytest
@@ -35,8 +38,8 @@ from veritas_rl.envs.swe.grading import (
     parse_test_output,
     test_command,
 )
-from veritas_rl.envs.swe.patches import patch_files, refused_config_change, refused_path
-from veritas_rl.envs.swe.sandbox import OUTPUT_TAIL_CHARS, RunResult, _git, run_sandboxed, sandbox_env
+from veritas_rl.envs.swe.patches import patch_files, refused_config_change, refused_path, shadowed_module
+from veritas_rl.envs.swe.sandbox import MAX_LOG_BYTES, OUTPUT_TAIL_CHARS, RunResult, _git, run_sandboxed, sandbox_env
 
 
 def numstat_paths(numstat_z: str) -> list[str]:
@@ -98,21 +101,26 @@ def _evaluate_in(tmp: Path, task: Task, patch: str, cfg: Any, repo_dir: Path,
     touched = numstat_paths(numstat.stdout)
     test_files = patch_files(task.extra["test_patch"])
     for path in [*touched, *patch_files(patch)]:
-        why = refused_path(path, test_files)
+        why = refused_path(path, test_files) or _refused_new_module(clone, path)
         if why:
             return {"error": f"refused: {why}", "kind": "illegal"}
     check = _git(["apply", "--check", "--whitespace=nowarn", str(patch_file)], clone, timeout, check=False)
     if check.returncode != 0:
         return {"error": f"patch does not apply at {base[:12]}: {check.stderr.strip()[-OUTPUT_TAIL_CHARS:]}"}
     configs = [p for p in touched if p.rsplit("/", 1)[-1] in ("setup.cfg", "pyproject.toml")]
-    before = {p: _read(clone / p) for p in configs}
+    before = {p: read_config(clone, p)[0] for p in configs}
     _git(["apply", "--whitespace=nowarn", str(patch_file)], clone, timeout)
     for path in configs:
-        why = refused_config_change(path, before[path], _read(clone / path))
+        after, why = read_config(clone, path)
+        why = why or refused_config_change(path, before[path], after)
         if why:
             return {"error": f"refused: {why}", "kind": "illegal"}
     # as the SWE-bench harness: the test files are reset to base_commit before the test patch
     for path in test_files:
+        link = _symlinked_parent(clone, path)
+        if link:  # git would write the test file through it, and we would delete through it
+            return {"error": f"refused: {link} is a symlink, and the task's test file {path} lies under it",
+                    "kind": "illegal"}
         if _git(["cat-file", "-e", f"{base}:{path}"], clone, timeout, check=False).returncode == 0:
             _git(["checkout", base, "--", path], clone, timeout)
         elif (clone / path).exists():
@@ -146,13 +154,59 @@ def _evaluate_in(tmp: Path, task: Task, patch: str, cfg: Any, repo_dir: Path,
     return grade_run(run, task, cfg, junit)
 
 
-def _read(path: Path) -> str | None:
+#: the largest setup.cfg / pyproject.toml read to compare its test sections (no real one comes close)
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+def read_config(clone: Path, rel: str) -> tuple[str | None, str | None]:
+    """``(text, why_refused)`` of the config file ``rel`` as pytest will read it in the sandbox:
+    ``None`` text when there is none. A symlink is followed only within the checkout (the scorer
+    would read its own /dev/zero, /proc/self/cwd or home where pytest reads the sandbox's: a hang, or
+    another file than pytest's), only regular files are read, and at most :data:`MAX_CONFIG_BYTES`."""
+    path = clone / rel
+    if not os.path.lexists(path):
+        return None, None
+    root = os.path.realpath(clone)
+    real = os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root:
+        return None, f"{rel} is a symlink out of the repository ({os.readlink(path)!r})"
     try:
-        return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
-        return None
+        st = os.stat(real)
+    except OSError:
+        return None, None  # a dangling link within the checkout: pytest reads nothing either
+    if not stat.S_ISREG(st.st_mode):
+        return None, f"{rel} is not a regular file"
+    if st.st_size > MAX_CONFIG_BYTES:
+        return None, f"{rel} is larger than {MAX_CONFIG_BYTES >> 20} MiB"
+    with open(real, "rb") as fh:
+        data = fh.read(MAX_CONFIG_BYTES + 1)
+    try:
+        return data.decode("utf-8"), None
     except UnicodeDecodeError:
-        return "\0not utf-8"
+        return "\0not utf-8", None
+
+
+def _refused_new_module(clone: Path, path: str) -> str | None:
+    """Why ``path`` may not be added: a new top-level entry that shadows a module of the test
+    interpreter (see :func:`~veritas_rl.envs.swe.patches.shadowed_module`); entries the repository
+    already has at ``base_commit`` are its own."""
+    top = path.split("/", 1)[0]
+    if not top or os.path.lexists(clone / top):
+        return None
+    name = shadowed_module(path, clone)
+    if name is None:
+        return None
+    return f"the patch adds {top!r} at the repository root, which shadows the module {name!r} the tests import"
+
+
+def _symlinked_parent(clone: Path, rel: str) -> str | None:
+    """The first directory on the way to ``rel`` in the checkout that is a symlink, or ``None``."""
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        sub = "/".join(parts[:i])
+        if os.path.islink(clone / sub):
+            return sub
+    return None
 
 
 def grade_run(run: RunResult, task: Task, cfg: Any, junit: bool) -> dict[str, Any]:
@@ -162,6 +216,9 @@ def grade_run(run: RunResult, task: Task, cfg: Any, junit: bool) -> dict[str, An
     seconds = round(run.seconds, 3)
     if run.timed_out:
         return {"error": f"tests timed out after {cfg.test_timeout_s:g}s", "kind": "timeout", "seconds": seconds}
+    if run.output_overflow:
+        return {"error": f"the test output passed {MAX_LOG_BYTES >> 20} MiB; the run was killed", "kind": "too_long",
+                "output_tail": tail[-200:], "seconds": seconds}
     oom = f"; the run hit its memory limit ({cfg.memory_limit_mb} MiB)" if run.oom_killed else ""
     if junit:
         if run.report_overflow:

@@ -9,8 +9,11 @@ offer a second guess beside its attempt for free."""
 from __future__ import annotations
 
 import configparser
+import importlib.machinery
+import os
 import posixpath
 import re
+import sys
 import tomllib
 
 from veritas_rl.envs.answers import distinct_answers
@@ -129,6 +132,10 @@ def diff_answer(answer: str) -> tuple[str | None, str, str]:
         if path in seen:
             return None, f"{SEVERAL_DIFFS}: {path} is edited in two separate sections", "hedge"
         seen.add(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate: no file (and no git) can hold it
+        return None, f"malformed diff: not UTF-8 text ({err.reason} at offset {err.start})", "no_answer"
     if not text.endswith("\n"):
         text += "\n"
     return text, "ok", "correct"
@@ -164,24 +171,90 @@ def refused_path(path: str, test_files: list[str]) -> str | None:
     name = parts[-1]
     if name in TEST_INFRA_NAMES or name.endswith(".pth"):
         return f"the patch touches test infrastructure: {path}"
+    meta = next((p for p in parts if p.endswith(PACKAGE_METADATA_SUFFIXES)), None)
+    if meta is not None:  # on the import path, its entry points are plugins pytest loads (pytest11)
+        return f"the patch touches installed-package metadata (entry points, plugins): {path}"
     if posixpath.normpath(path) in {posixpath.normpath(f) for f in test_files}:
         return f"the patch edits the task's test file {path} (the tests decide the reward, the patch may not)"
     return None
 
 
+#: directories of installed-package metadata: on ``sys.path`` (the checkout is), ``importlib.metadata``
+#: finds them, and pytest autoloads the ``pytest11`` entry points they declare
+PACKAGE_METADATA_SUFFIXES = (".dist-info", ".egg-info", ".egg-link")
+
+
+def import_name(entry: str, is_dir: bool) -> str | None:
+    """The module name a top-level entry of the checkout is imported as (``pytest.py``, ``pytest/``,
+    ``argparse.cpython-311-x86_64-linux-gnu.so``), or ``None`` (no module: ``README.md``, ``my-dir``)."""
+    name = entry
+    if not is_dir:
+        suffix = next((s for s in sorted(importlib.machinery.all_suffixes(), key=len, reverse=True)
+                       if entry.endswith(s)), None)
+        if suffix is None:
+            return None
+        name = entry[: -len(suffix)]
+    return name if name.isidentifier() else None
+
+
+def shadowed_module(path: str, repo_root: str | os.PathLike) -> str | None:
+    """The module of the test interpreter (standard library or installed) that ``path``, a new
+    top-level entry of the checkout, would shadow, or ``None``. The checkout is first on the tests'
+    ``sys.path`` (and ``python -m`` puts the working directory first), so a new ``pytest.py``,
+    ``_pytest/`` or ``argparse.py`` runs in place of the test runner or its imports: it can write any
+    report and exit 0 without a test running."""
+    parts = path.split("/")
+    name = import_name(parts[0], len(parts) > 1)
+    if name is None:
+        return None
+    if name in sys.stdlib_module_names or name in sys.builtin_module_names:
+        return name
+    root = os.path.realpath(repo_root)
+    search = [p for p in sys.path if p not in ("", ".") and os.path.isdir(p) and os.path.realpath(p) != root]
+    try:
+        return name if importlib.machinery.PathFinder.find_spec(name, search) is not None else None
+    except (ImportError, ValueError, OSError):
+        return name
+
+
 def test_config_sections(name: str, text: str | None) -> object:
     """The test-configuration parts of ``setup.cfg`` / ``pyproject.toml`` (comparable values), or the
-    marker ``"unparseable"``."""
-    if text is None:  # no such file: no test configuration in it
+    marker ``"unparseable"``. ``setup.cfg`` is read as configparser (setuptools, tox) and as iniconfig
+    (pytest) read it: iniconfig ends a line at every ``str.splitlines`` break (``\\r``, ``\\x0c``,
+    ``\\u2028``, ...), configparser only at ``\\n``, so a section hidden from one behind a bare ``\\r`` is
+    seen by the other."""
+    if name == "setup.cfg":
+        if text is None:  # no such file: no test configuration in it
+            return {}, {}
+        return _configparser_sections(text), _iniconfig_sections(text)
+    if text is None:
         return {}
     try:
-        if name == "setup.cfg":
-            parser = configparser.RawConfigParser(strict=False, interpolation=None)
-            parser.read_string(text)
-            return {s: dict(parser.items(s)) for s in SETUP_CFG_TEST_SECTIONS if parser.has_section(s)}
-        tool = tomllib.loads(text).get("tool", {})
+        tool = tomllib.loads(text.replace("\r\n", "\n").replace("\r", "\n")).get("tool", {})  # as pytest reads it
         return {k: tool.get(k) for k in PYPROJECT_TEST_TABLES if k in tool}
-    except (configparser.Error, tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+        return "unparseable"
+
+
+def _configparser_sections(text: str) -> object:
+    try:
+        parser = configparser.RawConfigParser(strict=False, interpolation=None)
+        parser.read_string(text)
+        return {s: dict(parser.items(s)) for s in SETUP_CFG_TEST_SECTIONS if parser.has_section(s)}
+    except (configparser.Error, UnicodeDecodeError, AttributeError):
+        return "unparseable"
+
+
+def _iniconfig_sections(text: str) -> object:
+    try:
+        import iniconfig
+    except ImportError:  # no pytest in this interpreter: no pytest reads the file either
+        return None
+    try:
+        # as pytest reads it: Path.read_text (universal newlines), then iniconfig
+        parsed = iniconfig.IniConfig("setup.cfg", data=text.replace("\r\n", "\n").replace("\r", "\n"))
+        return {s.name: dict(s.items()) for s in parsed if s.name in SETUP_CFG_TEST_SECTIONS}
+    except (iniconfig.ParseError, ValueError, TypeError):
         return "unparseable"
 
 

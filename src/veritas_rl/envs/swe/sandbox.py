@@ -42,6 +42,14 @@ MAX_TEST_OUTPUT_BYTES = 8_000_000
 OUTPUT_TAIL_CHARS = 2_000
 #: the most bytes read from the report FIFO; more marks the report as overflowing
 MAX_REPORT_BYTES = 64 * 1024 * 1024
+#: the most bytes of test output (stdout + stderr, a file on the scorer's disk): more and the run is
+#: killed (``RunResult.output_overflow``); the memory cgroup does not bound it (written-back page cache is
+#: reclaimed), so without it a printing loop fills the disk for the whole timeout
+MAX_LOG_BYTES = 256 * 1024 * 1024
+#: RLIMIT_FSIZE of the test processes: no file they write (in the checkout, the log) grows past it
+MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024
+#: how often the run is looked at (exit, report FIFO, log size)
+POLL_S = 0.05
 #: size of the private /tmp inside the sandbox (also charged to the memory cgroup)
 TMPFS_BYTES = 1024 * 1024 * 1024
 
@@ -293,6 +301,7 @@ class RunResult:
     report: bytes | None = None  # what was written into report_fifo (None without one)
     report_overflow: bool = False
     oom_killed: bool = False
+    output_overflow: bool = False  # the output passed MAX_LOG_BYTES and the run was killed
 
 
 def chown_tree(root: Path, uid: int) -> None:
@@ -346,14 +355,17 @@ def bwrap_args(mode: BwrapMode, cwd: Path, env: dict[str, str], writable: list[P
 def run_sandboxed(cmd: list[str], cwd: Path, env: dict[str, str], timeout_s: float, memory_mb: int,
                   isolate_network: bool, log_path: Path, *, sandbox: str = "none", max_processes: int = 0,
                   writable: list[Path] | None = None, readable: list[Path] | None = None,
-                  report_fifo: Path | None = None) -> RunResult:
+                  report_fifo: Path | None = None, max_output_bytes: int = MAX_LOG_BYTES,
+                  max_file_bytes: int = MAX_FILE_BYTES) -> RunResult:
     """Run ``cmd`` in ``cwd`` under ``sandbox`` (see the module docstring) within ``timeout_s``;
     ``memory_mb`` and ``max_processes`` (0 = no limit) bound the whole run. ``writable`` are the paths
     the command may write (default ``[cwd]``), ``readable`` paths it must be able to read even where
     they are under the scorer's (hidden) home. ``report_fifo``, a FIFO in a directory that is bound
     read-only, is drained while the command runs; what was written into it is ``RunResult.report``.
-    Output goes to ``log_path`` (a file, not a pipe, so a grandchild that survives cannot block us).
-    On timeout, or after a normal exit, the process group and the cgroup are killed."""
+    Output goes to ``log_path`` (a file, not a pipe, so a grandchild that survives cannot block us), at
+    most ``max_output_bytes`` of it; every file the command writes is bounded by ``max_file_bytes``
+    (RLIMIT_FSIZE).
+    On timeout, output overflow, or after a normal exit, the process group and the cgroup are killed."""
     writable = [cwd] if writable is None else writable
     memory_bytes = memory_mb * 1024 * 1024
     roots = cgroup_roots()
@@ -361,7 +373,7 @@ def run_sandboxed(cmd: list[str], cwd: Path, env: dict[str, str], timeout_s: flo
     prefix: list[str] = [] if group is None else group.wrapper()
     prlimit = shutil.which("prlimit")
     if prlimit:  # util-linux's prlimit: no Python code between fork and exec (verl scores from threads)
-        limits = ["--core=0"]
+        limits = ["--core=0", *([f"--fsize={max_file_bytes}"] if max_file_bytes else [])]
         if group is None:
             limits += [*([f"--as={memory_bytes}"] if memory_bytes else []),
                        *([f"--nproc={max_processes}"] if max_processes else [])]
@@ -401,7 +413,7 @@ def run_sandboxed(cmd: list[str], cwd: Path, env: dict[str, str], timeout_s: flo
                 report.extend(chunk)
 
     start = time.monotonic()
-    timed_out = False
+    timed_out = output_overflow = False
     try:
         with open(log_path, "wb") as out:
             proc = subprocess.Popen(
@@ -415,12 +427,15 @@ def run_sandboxed(cmd: list[str], cwd: Path, env: dict[str, str], timeout_s: flo
                     if left <= 0:
                         timed_out = True
                         break
+                    if max_output_bytes and os.fstat(out.fileno()).st_size > max_output_bytes:
+                        output_overflow = True
+                        break
                     if reader is not None:
-                        select.select([reader], [], [], min(left, 0.05))
+                        select.select([reader], [], [], min(left, POLL_S))
                         drain()
                     else:
                         try:
-                            proc.wait(timeout=left)
+                            proc.wait(timeout=min(left, POLL_S))
                         except subprocess.TimeoutExpired:
                             pass
             finally:
@@ -443,7 +458,7 @@ def run_sandboxed(cmd: list[str], cwd: Path, env: dict[str, str], timeout_s: flo
         fh.seek(max(0, size - MAX_TEST_OUTPUT_BYTES))
         output = fh.read().decode("utf-8", errors="replace")
     return RunResult(None if timed_out else proc.returncode, output, seconds, timed_out,
-                     bytes(report) if report_fifo is not None else None, overflow, oom)
+                     bytes(report) if report_fifo is not None else None, overflow, oom, output_overflow)
 
 
 def _git(args: list[str], cwd: Path, timeout_s: float, check: bool = True) -> subprocess.CompletedProcess:
