@@ -124,7 +124,9 @@ def test_legal_move_bonus_is_added_per_legal_move():
 
 def test_max_turns_cuts_the_game_with_the_unfinished_returns():
     result = play_episode(EpisodeConfig("connect_four", 0, 0, "random", max_turns=2), scripted([3, 3]))
-    assert (result.outcome, result.model_turns, result.returns, result.reward) == ("max_turns", 2, [0.0, 0.0], 0.5)
+    assert (result.outcome, result.model_turns, result.returns) == ("max_turns", 2, [0.0, 0.0])
+    # the unfinished returns are recorded, but the stop pays the minimum utility (no draw's 0.5 for stalling)
+    assert (result.normalised_return, result.reward) == (0.0, 0.0)
     assert sum(m.by == "opponent" for m in result.moves) == 2  # the opponent answered the second move
 
 

@@ -26,11 +26,17 @@ Rules:
 * **Invalid move** (illegal, no answer, a hedge, garbage, a non-string, more than
   ``MAX_COMPLETION_CHARS``): the episode ends at once, outcome ``illegal``; the model's seat gets the
   game's minimum utility and every other seat the maximum. Never an exception.
-* **max_turns**: when the model would have to play turn ``max_turns + 1`` the episode stops, outcome
-  ``max_turns``, with OpenSpiel's returns of the unfinished state.
+* **max_turns**: when the model would have to play turn ``max_turns + 1`` (or ``max_moves`` player moves
+  were made) the episode stops, outcome ``max_turns``; ``EpisodeResult.returns`` are OpenSpiel's returns
+  of the unfinished state. An unfinished game pays what a loss pays at worst: the game's minimum
+  utility for the model's seat in games with terminal rewards (their unfinished returns are 0, i.e. a
+  draw's 0.5, which a losing model could collect by stalling or by spending the response budget), the
+  rewards collected so far in games that pay as they go (``2048``).
 * **Reward**: ``(return - min_utility) / (max_utility - min_utility)`` of the model's seat, plus
   ``legal_move_bonus`` per legal move the model made (shaping, default 0; documented in
-  docs/training.md). ``EpisodeResult.normalised_return`` keeps the unshaped part.
+  docs/training.md), the shaping capped at :data:`MAX_SHAPING` in all: with it a longer game never
+  out-pays a better result of a win/draw/loss game (loss 0..0.5, draw above 0.5..1.0, win above 1.0).
+  ``EpisodeResult.normalised_return`` keeps the unshaped part.
 * **Determinism**: chance and the opponent draw from RNGs seeded by ``(seed, case, seat)`` (the
   seeds :func:`veritas_rl.games.play.play_game` has always used, so ``eval-games`` and training
   play the same games); an episode is a pure function of the config and the model's texts
@@ -49,6 +55,9 @@ from veritas_rl.games.moves import Move, Turn, parse_completion
 from veritas_rl.games.opponents import RUNG_FORMS, Rung, make_opponent, parse_rung
 
 OUTCOMES = ("win", "draw", "loss", "illegal", "max_turns")
+#: the most ``legal_move_bonus`` shaping one episode can earn: a loss (normalised 0) stays at or below 0.5,
+#: under any draw (0.5 + at least one bonus), and a draw (at most 1.0) under any win (1.0 + a bonus)
+MAX_SHAPING = 0.5
 
 
 @dataclass(frozen=True)
@@ -74,8 +83,13 @@ class EpisodeConfig:
             raise ValueError(f"seat={self.seat} must be >= 0")
         if not isinstance(self.max_turns, int) or isinstance(self.max_turns, bool) or self.max_turns < 1:
             raise ValueError(f"max_turns={self.max_turns!r} must be an integer >= 1")
-        if self.max_moves is not None and (not isinstance(self.max_moves, int) or self.max_moves < 0):
+        if self.max_moves is not None and (
+            not isinstance(self.max_moves, int) or isinstance(self.max_moves, bool) or self.max_moves < 0
+        ):
             raise ValueError(f"max_moves={self.max_moves!r} must be None or an integer >= 0")
+        c = self.uct_c
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or c <= 0:
+            raise ValueError(f"uct_c={c!r} must be a finite number > 0")
         bonus = self.legal_move_bonus
         if isinstance(bonus, bool) or not isinstance(bonus, (int, float)) or not math.isfinite(bonus) or bonus < 0:
             raise ValueError(f"legal_move_bonus={bonus!r} must be a finite number >= 0")
@@ -101,13 +115,13 @@ class EpisodeResult:
     seed: int
     opponent: str
     outcome: str  # "win" | "draw" | "loss" | "illegal" | "max_turns"
-    reward: float  # normalised_return + legal_move_bonus * legal_moves
-    returns: list[float]
+    reward: float  # normalised_return + min(legal_move_bonus * legal_moves, MAX_SHAPING)
+    returns: list[float]  # OpenSpiel's (the unfinished state's for max_turns; min/max utility for illegal)
     model_turns: int
     legal_moves: int
     moves: list[Move] = field(default_factory=list)  # every move, chance included
     reason: str | None = None  # why the last model move was invalid (outcome "illegal")
-    normalised_return: float = 0.0
+    normalised_return: float = 0.0  # the model seat's return in [0, 1]; an unfinished game: see max_turns
 
     def completions(self) -> list[str | None]:
         return [m.completion for m in self.moves if m.by == "policy"]
@@ -116,6 +130,21 @@ class EpisodeResult:
         out = {k: v for k, v in self.__dict__.items() if k != "moves"}
         out["moves"] = [m.to_dict() for m in self.moves]
         return out
+
+
+def unfinished_return(game, value: float) -> float:
+    """What the model's seat is paid for a game stopped unfinished (``max_turns``), given OpenSpiel's return.
+
+    Games with terminal rewards return 0 before the end (a draw's value): paying that would let a losing
+    model stall, or fill the response budget, for half a win. So the stop pays the minimum utility, no
+    more than any finished game. Games that pay as they go (``RewardModel.REWARDS``, e.g. ``2048``) keep the
+    rewards collected so far.
+    """
+    import pyspiel
+
+    if game.get_type().reward_model == pyspiel.GameType.RewardModel.TERMINAL:
+        return game.min_utility()
+    return value
 
 
 def outcome_of(returns: Sequence[float], seat: int) -> str:
@@ -244,11 +273,13 @@ class GameEpisode:
             raise RuntimeError("the episode is not over: step() until done")
         game, seat = self.game, self.config.seat
         returns = list(self._returns or [])
-        norm = spiel.normalise_return(game, returns[seat])
         outcome = self._outcome or outcome_of(returns, seat)
+        norm = spiel.normalise_return(game, unfinished_return(game, returns[seat]) if outcome == "max_turns"
+                                      else returns[seat])
+        shaping = min(self.config.legal_move_bonus * self._legal_moves, MAX_SHAPING)
         return EpisodeResult(
             case=self.case, seat=seat, seed=self.config.seed, opponent=self.config.opponent, outcome=outcome,
-            reward=norm + self.config.legal_move_bonus * self._legal_moves, returns=returns,
+            reward=norm + shaping, returns=returns,
             model_turns=self._model_turns, legal_moves=self._legal_moves, moves=list(self.moves),
             reason=self._reason, normalised_return=norm,
         )
@@ -330,5 +361,5 @@ def replay_episode(config: EpisodeConfig, completions: Sequence[str], opponent=N
     return episode.result()
 
 
-__all__ = ["EpisodeConfig", "EpisodeResult", "GameEpisode", "OUTCOMES", "RUNG_FORMS", "StepOutcome",
-           "outcome_of", "play_episode", "replay_episode"]
+__all__ = ["EpisodeConfig", "EpisodeResult", "GameEpisode", "MAX_SHAPING", "OUTCOMES", "RUNG_FORMS",
+           "StepOutcome", "outcome_of", "play_episode", "replay_episode", "unfinished_return"]

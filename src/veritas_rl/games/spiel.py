@@ -69,6 +69,8 @@ ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 #: the placeholder of the prompt's format description (never an action: scored as no answer)
 ANSWER_PLACEHOLDER = "ID"
 _INT_RE = re.compile(r"0|[1-9][0-9]*")  # no signs, no leading zeros
+#: a line of the prompt's legal-action list, ``ID: action string`` (one line, the id without leading zeros)
+_LISTED_RE = re.compile(r"(0|[1-9][0-9]{0,17})[ \t]*:[ \t]*([^\n]+)")
 
 _GAMES: dict[str, Any] = {}
 
@@ -280,6 +282,9 @@ def _resolve_slot(slot: str, legal: LegalMap, case: str | None) -> Parsed:
     as_id = int(slot) if _INT_RE.fullmatch(slot) and len(slot) <= 18 else None
     if as_id is not None and as_id in legal.by_id:
         candidates.add(as_id)
+    listed = _LISTED_RE.fullmatch(slot)  # "4: x(1,1)", copied from the list: one action only if both agree
+    if listed is not None and legal.by_id.get(int(listed[1])) == listed[2].rstrip():
+        candidates.add(int(listed[1]))
     if len(candidates) == 1:
         return Parsed(candidates.pop(), "ok", "correct")
     if len(candidates) > 1:
@@ -296,11 +301,12 @@ def _resolve_slot(slot: str, legal: LegalMap, case: str | None) -> Parsed:
 def parse_move(text: str, legal: LegalMap, case: str | None = None) -> Parsed:
     """The one legal action the ``<answer>…</answer>`` blocks of ``text`` name, or why there is none.
 
-    A slot holds an action id (digits, no sign, no leading zero) or an exact action string, surrounding
-    whitespace ignored; no substring, prefix or case-insensitive matching. Answers are compared by
-    value: blocks naming the same action (its id and its string, say) are one answer; two or more
-    different answers are a ``hedge``, as is a slot naming two actions (an id that is also another
-    action's string). Empty blocks carry no answer. Kinds: ``no_answer`` (no block, only empty
+    A slot holds an action id (digits, no sign, no leading zero), an exact action string, or a line of the
+    prompt's list naming both of one action (``4: x(1,1)``), surrounding whitespace ignored; no substring,
+    prefix or case-insensitive matching, and an id next to another action's string names nothing. Answers
+    are compared by value: blocks naming the same action (its id and its string, say) are one answer; two
+    or more different answers are a ``hedge``, as is a slot naming two actions (an id that is also
+    another action's string). Empty blocks carry no answer. Kinds: ``no_answer`` (no block, only empty
     blocks, the format placeholder, text that is no action), ``illegal`` (an action id, or with
     ``case`` an action string of the game, that is not legal here), ``hedge``, else ``correct``.
     """

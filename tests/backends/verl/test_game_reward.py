@@ -64,7 +64,8 @@ def test_hostile_texts_score_zero_with_a_reason_never_an_exception(text, kind):
 def test_a_game_cut_by_the_response_budget_is_a_max_turns_stop_after_its_moves():
     out = _score(_info(WIN[:2], truncated=True, outcome="max_turns"))
     assert out["game/max_turns"] == 1.0 and out["game/truncated"] == 1.0 and out["game/model_turns"] == 2.0
-    assert out["score"] == 0.5 and out["kind"] == "partial"  # an unfinished tic-tac-toe game returns 0: (0 - -1) / 2
+    # OpenSpiel returns 0 (a draw's 0.5) for the unfinished game: stalling would pay half a win, so it pays a loss
+    assert out["score"] == 0.0 and out["kind"] == "wrong"
     with pytest.raises(ValueError, match="needs more than the 2 completions.*game_truncated is not set"):
         _score(_info(WIN[:2]))
 
