@@ -41,20 +41,24 @@ def _generate(cfg: Any, seed: int) -> dict[str, Any]:
     return {"prompt": prompt, "ground_truth": "True" if value else "False", "extra": {"expression": text}}
 
 
-#: groups a truth value may be written in, at most ``_MAX_WRAPS`` deep: ``\text{True}``, ``{\mathrm{False}}``
-_WRAPPERS = ("\\text{", "\\mathrm{", "{")
+#: groups a truth value may be written in, at most ``_MAX_WRAPS`` deep: ``\text{True}``, ``{\mathrm{False}}``,
+#: ``\textbf{True}``
+_WRAPPERS = (
+    "\\text{", "\\mathrm{", "\\textbf{", "\\mathbf{", "\\texttt{", "\\mathtt{", "\\textsf{", "\\textit{", "{"
+)
 _MAX_WRAPS = 3
 
 
 def _truth(slot: str) -> str | None:
-    """``"true"`` / ``"false"`` for a boxed truth value (any case, in up to three groups), else ``None``."""
+    """``"true"`` / ``"false"`` for a boxed truth value (any case, in up to three groups, a final full stop
+    allowed), else ``None``."""
     got = slot.strip().strip("$").strip()
     for _ in range(_MAX_WRAPS):
         opener = next((w for w in _WRAPPERS if got.startswith(w) and got.endswith("}")), None)
         if opener is None:
             break
         got = got[len(opener) : -1].strip()
-    got = got.lower()
+    got = got.removesuffix(".").strip().lower()
     return got if got in ("true", "false") else None
 
 

@@ -17,7 +17,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
-from veritas_rl.envs.answers import CONFLICTING_BOXED, MAX_BOXED_ANSWERS, after_last_marker, boxed_answer
+from veritas_rl.envs.answers import (
+    CONFLICTING_BOXED,
+    MAX_BOXED_ANSWERS,
+    after_last_marker,
+    closing_brace,
+    distinct_answers,
+)
 from veritas_rl.envs.base import Score, Task, seeded_rng
 
 #: seeds per task type: ``task_id = type_id * SEEDS_PER_TYPE + seed``
@@ -95,13 +101,83 @@ def same_answer(task: Task, judge: Judge, value: Value = text_value) -> Callable
     return lambda a, b: a == b or key(a) == key(b)
 
 
+#: a ``\boxed{`` / ``\fbox{`` / ``\boxed {`` opener, or ``\boxed 5`` (valid LaTeX for one token, which
+#: :func:`~veritas_rl.envs.answers.last_boxed` reads where there is no braced box): the token is group 1
+_BOX_SLOT = re.compile(r"\\(?:boxed|fbox)[ \t]*\{|\\boxed\s+([^\s{]\S*)")
+_BRACED_BOX = re.compile(r"\\(?:boxed|fbox)[ \t]*\{")
+
+
+def _last_braced_box(text: str, first: re.Match[str]) -> re.Match[str]:
+    """The last braced box opener of ``text`` (``first``, a braced opener, when there is none after it)."""
+    boxed, fbox = text.rfind("\\boxed"), text.rfind("\\fbox")  # two cursors, each moving left: linear
+    while max(boxed, fbox) > first.start():
+        m = _BRACED_BOX.match(text, max(boxed, fbox))
+        if m is not None:
+            return m
+        if boxed > fbox:
+            boxed = text.rfind("\\boxed", 0, boxed)
+        else:
+            fbox = text.rfind("\\fbox", 0, fbox)
+    return first
+
+
+#: a brace-less ``\boxed 5``
+_UNBRACED_BOX = re.compile(r"\\boxed\s+[^\s{]")
+#: why a completion with a ``\boxed{`` that is never closed scores 0 (``(reason, kind)``)
+UNCLOSED_BOX = ("a \\boxed{ that is never closed", "no_answer")
+HIDDEN_BOX = ("a \\boxed{ that is never closed before other boxes (unpaired braces can hide an answer)", "hedge")
+
+
+def boxed_slots(text: str, limit: int = MAX_BOXED_ANSWERS) -> tuple[list[str], tuple[str, str] | None]:
+    """``(slots, problem)``: the ``\\boxed{}`` slots of ``text`` in order, each top-level braced box (a box
+    nested in a box is part of it) and each brace-less ``\\boxed 5`` token, empty boxes left out (``put it
+    in \\boxed{}`` states nothing), more than ``limit``: the first ``limit + 1`` (the caller refuses them);
+    ``problem`` is ``(reason, kind)`` when the boxes cannot be read.
+
+    A braced box never closed (within :data:`~veritas_rl.envs.answers.MAX_BOX_CHARS`) is no answer. The last
+    braced box after it is still read (as :func:`~veritas_rl.envs.answers.last_boxed` reads it) when nothing
+    in between can be a box (no ``}``, no ``\\boxed 5``): :data:`HIDDEN_BOX` otherwise, and
+    :data:`UNCLOSED_BOX` when the unclosed box is the last one (a cut-off answer). Linear: one regex pass,
+    at most two brace scans of an unclosed box."""
+    slots: list[str] = []
+    pos = 0
+    found = _BOX_SLOT.finditer(text)
+    while len(slots) <= limit and (m := next(found, None)) is not None:
+        if m.start() < pos:
+            continue  # inside the previous box
+        if m.group(1) is not None:
+            slot, pos = m.group(1).rstrip("$."), m.end()
+        else:
+            end = closing_brace(text, m.end())
+            if end is None:  # skip to the last braced box: it is closed, or there is no answer
+                last = _last_braced_box(text, m)
+                if last is m:
+                    return slots, UNCLOSED_BOX
+                if text.find("}", m.end(), last.start()) >= 0 or _UNBRACED_BOX.search(text, m.end(), last.start()):
+                    return slots, HIDDEN_BOX
+                m, end = last, closing_brace(text, last.end())
+                if end is None:
+                    return slots, UNCLOSED_BOX
+                found = _BOX_SLOT.finditer(text, end + 1)  # only brace-less tokens are left after it
+            slot, pos = text[m.end() : end], end + 1
+        if slot.strip():
+            slots.append(slot)
+    return slots, None
+
+
 def score_boxed(task: Task, answer: str, judge: Judge, value: Value = text_value) -> Score:
-    """Score the final ``\\boxed{}`` with ``judge``; no box (``no_answer``) or boxes that disagree (``hedge``)
-    score 0."""
-    slot, why = boxed_answer(answer, same_answer(task, judge, value))
-    if slot is None:
-        return Score.zero(why, kind="hedge" if why == CONFLICTING_BOXED else "no_answer")
-    return judge(task, slot)
+    """Score the final ``\\boxed{}`` with ``judge``; no box, an unclosed one (``no_answer``) or boxes that
+    disagree (``hedge``, :func:`same_answer`; braced and brace-less boxes alike) score 0."""
+    slots, problem = boxed_slots(answer)
+    if problem is not None:
+        return Score.zero(problem[0], kind=problem[1])
+    if not slots:
+        return Score.zero("no \\boxed{} answer", kind="no_answer")
+    if len(slots) > MAX_BOXED_ANSWERS:  # the last box was not read: a hedge whatever the boxes say
+        return Score.zero(f"more than {MAX_BOXED_ANSWERS} \\boxed{{}} answers", kind="hedge")
+    if len(distinct_answers(slots, same_answer(task, judge, value))) > 1:
+        return Score.zero(CONFLICTING_BOXED, kind="hedge")
+    return judge(task, slots[-1])
 
 
 #: a line that states the final answer: ``Answer:``, ``**Answer:**``, ``- Final answer:`` at its start
@@ -151,9 +227,20 @@ def fenced_bodies(text: str, limit: int = MAX_BOXED_ANSWERS) -> list[str]:
 # -- boxed integers ------------------------------------------------------------------------------
 
 
+#: longest integer read, in digits, unless the gold itself is longer (``operation`` with six operators and
+#: operands up to 99 reaches 60 digits)
+MAX_INTEGER_DIGITS = 40
+#: ``4,201`` / ``-1,234,567``: thousands separators, every group of three
+_GROUPED = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+")
+
+
 def _integer_text(slot: str) -> str:
     got = slot.strip().strip("$").strip()
-    return got[1:] if got.startswith("+") else got
+    got = got[1:] if got.startswith("+") else got
+    got = got.replace("{,}", ",").replace("\\,", ",")  # LaTeX's 4{,}201 and 4\,201
+    if "," in got and _GROUPED.fullmatch(got):  # one number written with thousands separators
+        got = got.replace(",", "")
+    return got
 
 
 def digits(text: str) -> bool:
@@ -166,17 +253,16 @@ def _is_integer(got: str) -> bool:
     return digits(got) or (got.startswith("-") and digits(got[1:]))
 
 
-def _integer_value(slot: str) -> Hashable:
-    got = _integer_text(slot)
-    return int(got) if _is_integer(got) and len(got) <= 40 else text_value(slot)
+def _max_digits(task: Task) -> int:
+    return max(MAX_INTEGER_DIGITS, len(str(task.ground_truth)) + 1)
 
 
 def judge_int(task: Task, slot: str) -> Score:
-    """1.0 when ``slot`` is the integer ``task.ground_truth``."""
+    """1.0 when ``slot`` is the integer ``task.ground_truth`` (``+``, ``$...$`` and thousands separators allowed)."""
     got = _integer_text(slot)
     if not _is_integer(got):
         return Score.zero("boxed answer is not an integer", kind="no_answer", answer=got[:100])
-    if len(got) > 40:
+    if len(got) > _max_digits(task):
         return Score.zero("boxed integer too long", kind="too_long", answer=got[:100])
     if int(got) != int(task.ground_truth):
         return Score.zero("wrong number", answer=got, expected=task.ground_truth)
@@ -185,7 +271,13 @@ def judge_int(task: Task, slot: str) -> Score:
 
 def score_boxed_int(task: Task, answer: str) -> Score:
     """1.0 when the final ``\\boxed{}`` holds the integer ``task.ground_truth`` (boxes compared by value)."""
-    return score_boxed(task, answer, judge_int, _integer_value)
+    limit = _max_digits(task)
+
+    def value(slot: str) -> Hashable:
+        got = _integer_text(slot)
+        return int(got) if _is_integer(got) and len(got) <= limit else text_value(slot)
+
+    return score_boxed(task, answer, judge_int, value)
 
 
 def oracle_boxed(task: Task) -> str:

@@ -59,10 +59,29 @@ def _generate(cfg: Any, seed: int) -> dict[str, Any]:
     }
 
 
+#: groups a whole mapping may be written in, at most ``_MAX_WRAPS`` deep: ``\text{A=1, B=2}``
+_WRAPPERS = ("\\text{", "\\mathrm{", "{")
+_MAX_WRAPS = 3
+#: LaTeX spacing and line breaks between the pairs: ``A=1,\ B=2``, ``A=1 \\ B=2``, ``A=1;\quad B=2``
+_LATEX_SEPARATORS = (
+    ("\\\\", ","), ("\\qquad", ","), ("\\quad", ","), ("\\,", " "), ("\\;", " "), ("\\:", " "),
+    ("\\!", ""), ("\\ ", " "), ("$", ""), (";", ","), ("\n", ","),
+)
+
+
 def _mapping(slot: str) -> dict[str, int] | str:
-    """The ``LETTER=DIGIT`` pairs of a boxed mapping, or why it is not one."""
+    """The ``LETTER=DIGIT`` pairs of a boxed mapping (separated by commas, semicolons or lines), or why it is
+    not one."""
+    slot = slot.strip().strip("$").strip()
+    for _ in range(_MAX_WRAPS):
+        opener = next((w for w in _WRAPPERS if slot.startswith(w) and slot.endswith("}")), None)
+        if opener is None:
+            break
+        slot = slot[len(opener) : -1].strip()
+    for latex, plain in _LATEX_SEPARATORS:
+        slot = slot.replace(latex, plain)
     mapping: dict[str, int] = {}
-    for pair in slot.replace("$", "").replace(";", ",").split(","):
+    for pair in slot.split(","):
         if not pair.strip():
             continue
         letter, eq, digit = pair.partition("=")

@@ -93,7 +93,10 @@ def _gen_dyck_language(cfg: Any, seed: int) -> dict[str, Any]:
 
 
 def _closers(slot: str) -> str:
-    return "".join(slot.split()).strip("`*$.")  # **Answer:** `) ] }`.
+    got = "".join(slot.split()).strip("`*$.")  # **Answer:** `) ] }`.
+    if got.startswith("\\boxed{") and got.endswith("}"):  # Answer: $\boxed{) ] }}$ (the last } closes the box)
+        got = got[len("\\boxed{") : -1].strip("`*$.")
+    return got
 
 
 def _judge_dyck_language(task: Task, slot: str) -> Score:
@@ -206,9 +209,8 @@ def _gen_dyck_reasoning_errors(cfg: Any, seed: int) -> dict[str, Any]:
 
 def _parse_index_set(text: str) -> set[int] | None:
     s = text.strip().strip("$").strip()
-    if s.lower() in ("none", "\\emptyset", "\\text{none}"):
+    if s.lower() in ("none", "\\emptyset", "\\varnothing", "∅", "\\text{none}", "\\{\\}"):
         return set()
-    s = s.strip("[]()")
     parts = [p.strip() for p in s.split(",")]
     if not all(digits(p) and len(p) < 10 for p in parts):
         return None

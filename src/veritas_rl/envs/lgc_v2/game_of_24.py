@@ -182,8 +182,11 @@ def parse_arithmetic(text: str, max_depth: int = MAX_NESTING) -> tuple[Fraction,
     return value, literals
 
 
+#: LaTeX and Unicode spellings of the operators and brackets; markup and LaTeX spacing become a space, so
+#: that ``1\\,2`` or ``1$2`` never reads as the number 12
 _LATEX_OPS = (("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"), ("×", "*"), ("·", "*"), ("÷", "/"), ("−", "-"),
-              ("\\left", ""), ("\\right", ""), ("[", "("), ("]", ")"), ("{", "("), ("}", ")"), ("$", ""))
+              ("\\left", " "), ("\\right", " "), ("\\,", " "), ("\\;", " "), ("\\:", " "), ("\\!", " "),
+              ("\\ ", " "), ("\\quad", " "), ("[", "("), ("]", ")"), ("{", "("), ("}", ")"), ("$", " "))
 
 
 def _brace_group(text: str, at: int) -> int:

@@ -86,12 +86,18 @@ def _generate(cfg: Any, seed: int) -> dict[str, Any]:
     return _gen_sudoku(cfg, task_rng("sudoku", seed))
 
 
+#: written between the digits of a row: ``|`` box rules, commas, the brackets of ``[[5, 3, 4, ...], ...]``
+_BETWEEN_DIGITS = str.maketrans("", "", "|,[]")
+
+
 def _cells(line: str) -> str:
-    return line.replace(" ", "").replace("|", "").replace(",", "").replace("\t", "")
+    """A row's characters without whitespace (any: ``\\r`` of CRLF output too) and separators."""
+    return "".join(line.split()).translate(_BETWEEN_DIGITS)
 
 
 def _parse_grid(block: str) -> str | None:
-    """The 81 digits of a 9x9 grid (spaces, ``|`` and ``,`` between digits, rule lines between rows allowed)."""
+    """The 81 digits of a 9x9 grid (spaces, ``|``, ``,`` and list brackets between digits, rule lines between
+    rows allowed)."""
     rows: list[str] = []
     for line in block.split("\n"):
         digits = _cells(line)
