@@ -27,7 +27,8 @@ def looks_expensive(text: str) -> bool:
     return _EXPENSIVE.search(text) is not None
 
 
-_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\{")
+#: a ``\\boxed{`` / ``\\fbox{`` / ``\\boxed {`` opener, or a brace-less ``\\boxed 5`` (its token is group 1)
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)[ \t]*\{|\\boxed[ \t]+([^\s{]\S*)")
 #: a brace group longer than this counts as unclosed (no answer is that long; it bounds every scan)
 MAX_BOX_CHARS = 20_000
 
@@ -79,7 +80,8 @@ CONFLICTING_BOXED = "several different \\boxed{} answers (a hedge scores 0)"
 
 
 def boxed_answers(text: str, limit: int = MAX_BOXED_ANSWERS) -> list[str]:
-    r"""Contents of the top-level ``\boxed{...}`` / ``\fbox{...}`` in order, at most ``limit + 1`` of them.
+    r"""Contents of the top-level ``\boxed{...}`` / ``\fbox{...}`` / ``\boxed {...}`` in order (and the token of
+    a brace-less ``\boxed 5``, ``$`` and a trailing ``.`` dropped), at most ``limit + 1`` of them.
 
     Linear time: one regex pass finds the openers (a box nested in a box is part of it), one brace scan
     per box (at most ``MAX_BOX_CHARS``); an unclosed box ends the scan.
@@ -89,6 +91,12 @@ def boxed_answers(text: str, limit: int = MAX_BOXED_ANSWERS) -> list[str]:
     for m in _BOX_OPEN.finditer(text):
         if m.start() < pos:
             continue  # nested inside the previous box
+        if m.group(1) is not None:
+            found.append(m.group(1).rstrip("$."))
+            pos = m.end()
+            if len(found) > limit:
+                break
+            continue
         end = _closing_brace(text, m.end())
         if end is None:
             break

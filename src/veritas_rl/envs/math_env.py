@@ -11,8 +11,9 @@ Gold answers in GSM8K style (``... #### 72``) keep the part after ``####``; a go
 ``\boxed{}`` keeps all of them, as the parts of a multi-part answer.
 
 The answer slots are every non-empty ``\boxed{}`` of the completion (after the last ``</think>``, and
-after any copy of the prompt), else the rest of the line after "the answer is", "final answer" or
-``####``; there is no "last number in the text" fallback. A slot is cleaned (math delimiters, ``$``,
+after any copy of the prompt), else the rest of the line after "the answer is", "final answer",
+``####`` or "answer:" (the next line or display block where the marker ends its line); there is no
+"last number in the text" fallback. A slot is cleaned (math delimiters, ``$``,
 a trailing ``%`` or degree sign, ``\text{}``, a ``x =`` prefix, trailing unit words such as
 ``dollars``) and must then be ONE value in the strict grammar of :mod:`veritas_rl.envs.safe_expr`
 (a list only where the gold is a list): ``\boxed{9, 18}``, ``3 + \sqrt{5}``, ``AZYUK2A`` are not
@@ -23,8 +24,8 @@ with symbols at three fixed points (``(x+1)^2`` is ``x^2+2x+1``). Two or more di
 the slots is a hedge (kind ``hedge``), compared by value. A multi-part answer keeps the gold's brackets:
 ``[a, b]`` and ``(a, b)`` (closed / open interval, list / tuple) match only themselves, a bare ``a, b``
 and a set ``\{a, b\}`` match each other in any order. A gold the grammar does not read (an
-interval, text) is compared as normalised text, then through math-verify with the answer in
-LaTeX rendered from its parse tree — never raw model text.
+interval, text) is compared as normalised text, then by value with math-verify's reading of the gold
+(:func:`gold_reading`): math-verify and sympy see only the gold, never the answer.
 
 Why this module is long: the question/answer sources (shared with ``answer-tag``), answer extraction
 and the by-value comparison are one scoring path; the grammar itself lives in :mod:`.safe_expr`.
@@ -32,11 +33,14 @@ and the by-value comparison are one scoring path; the grammar itself lives in :m
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import re
 import string
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
@@ -56,7 +60,6 @@ from veritas_rl.envs.safe_expr import (
     Node,
     Number,
     evaluate,
-    latex,
     parse_list,
     symbols_of,
 )
@@ -210,9 +213,30 @@ def gold_answer(raw: str) -> str:
 # answer extraction
 # =============================================================================================
 
-_MARKERS = (("the answer is", "the answer is"), ("final answer", "final answer"), ("####", "####"))
+_MARKERS = (("the answer is", "the answer is"), ("final answer", "final answer"), ("####", "####"),
+            ("answer:", "answer:"))
 _NUMBER_START = frozenset("-+$\\.0123456789")
-NO_SLOT = "no answer found (no \\boxed{}, 'the answer is', 'final answer' or '####')"
+NO_SLOT = "no answer found (no \\boxed{}, 'the answer is', 'final answer', '####' or 'answer:')"
+#: display-math openers and their closers: a marker alone on its line may be followed by one
+_DISPLAY = (("$$", "$$"), ("\\[", "\\]"))
+
+
+def marker_rest(text: str, marker: str) -> str | None:
+    r"""The rest of the line after the last ``marker`` (``None`` when it does not occur); where that line states
+    nothing (``The final answer is:`` then ``$$42$$`` or ``42`` on a later line), the next non-empty line, or
+    the whole display block (``$$ ... $$``, ``\[ ... \]``) that starts there. Bounded: only the
+    ``MAX_SLOT_CHARS`` characters after the marker are read."""
+    rest = after_last_marker(text, marker)
+    if rest is None or marker == "####" or _trim_slot(rest):
+        return rest
+    at = text.lower().rfind(marker.lower()) + len(marker) + len(rest)
+    window = text[at : at + MAX_SLOT_CHARS].lstrip()
+    for left, right in _DISPLAY:
+        if window.startswith(left):
+            end = window.find(right, len(left))
+            return window if end < 0 else window[: end + len(right)]
+    nl = window.find("\n")
+    return window if nl < 0 else window[:nl]
 
 
 def extract_answer(text: str) -> tuple[list[str] | None, str]:
@@ -226,7 +250,7 @@ def extract_answer(text: str) -> tuple[list[str] | None, str]:
     if boxes:
         return boxes, "boxed"
     for marker, how in _MARKERS:
-        slot = after_last_marker(text, marker)
+        slot = marker_rest(text, marker)
         if slot is not None:
             slot = _trim_slot(slot)
             if marker == "####" and slot[:1] not in _NUMBER_START:
@@ -263,13 +287,28 @@ def _trim_slot(slot: str) -> str:
     for lead in (":", "is ", ":", "="):
         if s.lower().startswith(lead):
             s = s[len(lead) :].strip()
-    s = s.strip("*").strip()  # **Final answer:** 42
+    if s.lower() in ("is", "is:"):  # "The final answer is" and nothing more on the line
+        return ""
+    s = _strip_emphasis(s)  # **Final answer:** 42, The answer is **42**.
     s = _strip_math_delimiters(s)
     # a sentence after the answer ("42. That is all") ends the slot
     cut = s.find(". ")
     if cut > 0:
         s = s[:cut]
-    return s.rstrip(".").strip()
+    return _strip_emphasis(s)
+
+
+def _strip_emphasis(text: str) -> str:
+    """Markdown emphasis and closing punctuation around a stated answer: ``**42**.`` -> ``42``, ``42;`` -> ``42``.
+
+    Only at the ends (``2**3`` is a power); ``!`` stays (``5!`` is a factorial)."""
+    s = text
+    for _ in range(3):
+        t = s.strip().rstrip(".,;").strip().strip("*").strip()
+        if t == s:
+            break
+        s = t
+    return s
 
 
 def _strip_math_delimiters(text: str) -> str:
@@ -296,7 +335,11 @@ GOLD_LIMITS = Limits(max_chars=2000, max_tokens=1000, max_depth=48)
 MAX_SLOT_CHARS = 1000
 #: at most this many parts in a list answer
 MAX_PARTS = 16
-_WRAPPERS = ("\\text{", "\\textbf{", "\\textrm{", "\\mathrm{", "\\mathbf{", "\\mbox{")
+_WRAPPERS = ("\\text{", "\\textbf{", "\\textrm{", "\\mathrm{", "\\mathbf{", "\\mbox{", "\\boxed{", "\\fbox{")
+#: LaTeX spacing that may sit between a quantity and its unit
+_TEX_SPACES = ("\\quad", "\\qquad", "\\,", "\\;", "\\:", "\\!", "\\")
+#: a unit's power (``cm^2``, ``\text{ m}^3``): part of the unit word it follows
+_UNIT_POWERS = ("^2", "^3", "^{2}", "^{3}")
 _UNIT_STOP = frozenset(n.lower() for n in (*MATH_ANSWER_FUNCTIONS, "sqrt", "frac", "dfrac", "times", "cdot", "div"))
 #: words that join alternatives: a unit word never follows one
 _CONNECTIVES = frozenset({"or", "and", "nor", "not", "maybe", "either", "vs", "versus"})
@@ -330,13 +373,24 @@ def clean_slot(text: str) -> str:
     # Tuesday" is not Monday) and never across "or"/"and" ("4 or five", "yes or no" are not 4 and yes)
     while True:
         head, _, word = s.rpartition(" ")
+        if word in _UNIT_POWERS and head.strip():  # "\text{ cm}^2" unwrapped: "cm ^2"
+            head, _, unit = head.rstrip().rpartition(" ")
+            word = unit + word
         w = word.rstrip(".")
+        for power in _UNIT_POWERS:
+            if w.endswith(power):
+                w = w[: -len(power)]
+                break
         if not head.strip() or not (w.isascii() and w.isalpha() and len(w) >= 2) or w.lower() in _UNIT_STOP:
             break
         last = head.rstrip().rpartition(" ")[2].lower()
         if last in _CONNECTIVES or not any(c.isdigit() or c in "\\^)}" for c in head):
             break
         s = head.rstrip()
+        for space in _TEX_SPACES:  # "42\ \text{cm}": the spacing command before the unit goes with it
+            if s.endswith(space):
+                s = s[: -len(space)].rstrip()
+                break
     return s.strip()
 
 
@@ -357,10 +411,37 @@ def parse_answer(text: str, *, limits: Limits = ANSWER_LIMITS) -> Parsed:
     s = clean_slot(text)
     if not s:
         raise ExprError("empty answer")
+    if "=" in s:
+        return _parse_equation(s, limits)
     items, brackets = parse_list(s, functions=MATH_ANSWER_FUNCTIONS, symbols=MATH_SYMBOLS, limits=limits)
     if len(items) > MAX_PARTS:
         raise ExprError(f"more than {MAX_PARTS} parts", "too_long")
     return Parsed(items, brackets in ("()", "[]"), bool(brackets) or len(items) > 1, brackets)
+
+
+#: at most this many sides in a chain of equalities (``6 \\times 7 = 42``)
+MAX_EQUATION_SIDES = 4
+
+
+def _parse_equation(s: str, limits: Limits) -> Parsed:
+    r"""``6 \times 7 = 42`` (a worked answer): one value when every side has it, its last side; sides that differ
+    (``43 = 42``, ``2x = 4``: an equation, not its solution) are refused. A leading ``x =`` is dropped first."""
+    sides = s.split("=")
+    if len(sides) > 2 and _EQ_LHS.fullmatch(sides[0]):
+        sides = sides[1:]
+    if len(sides) > MAX_EQUATION_SIDES or any(not side.strip() for side in sides):
+        raise ExprError(f"not an answer: {len(sides) - 1} '=' signs with an empty side or more than "
+                        f"{MAX_EQUATION_SIDES} sides")
+    parsed, values = [], []
+    for side in sides:
+        items, brackets = parse_list(side, functions=MATH_ANSWER_FUNCTIONS, symbols=MATH_SYMBOLS, limits=limits)
+        if len(items) != 1 or brackets:
+            raise ExprError("an equation with a list on one side is not one answer")
+        parsed.append(items[0])
+        values.append(signature(items[0], limits))
+    if not all(same_value(v, values[-1]) for v in values[:-1]):
+        raise ExprError("an equation whose sides differ is not an answer (state the value alone)")
+    return Parsed((parsed[-1],), False)
 
 
 #: the points a symbolic answer is evaluated at: symbol number ``k`` (its place in ``a..zA..Z``) gets
@@ -374,18 +455,36 @@ _PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 6
 _SYMBOL_SCALE = {c: 1 + _PRIMES[k] ** 0.5 / 4 for k, c in enumerate(string.ascii_letters)}
 
 
+#: how many more points each reply is checked at, keyed by its own text (:func:`answer_bases`)
+ANSWER_KEYED_POINTS = 2
+
+
+def answer_bases(slots: Sequence[str]) -> tuple[float, ...]:
+    """Points keyed by the reply's own answer text, checked beside the fixed :data:`_POINT_BASES`.
+
+    The fixed points are public: an expression built to agree with a symbolic gold at those three points only
+    (the gold plus a polynomial vanishing there) would pass them. These points, in the fixed points' range
+    (0.5 to 1.3, so the same domain rules hold), come from a SHA-256 of the answer slots: changing the text to
+    fit them changes them, so agreeing by construction is a hash preimage search. Equal expressions agree at
+    every point, so right answers are unaffected; the score stays a pure function of gold and reply."""
+    digest = hashlib.sha256("\x00".join(slots).encode("utf-8", "surrogatepass")).digest()
+    return tuple(0.5 + 0.8 * int.from_bytes(digest[8 * i:8 * i + 8], "big") / 2.0 ** 64
+                 for i in range(ANSWER_KEYED_POINTS))
+
+
 def _symbol_value(name: str, base: float) -> float:
     return base * _SYMBOL_SCALE[name]  # the grammar's symbols are MATH_SYMBOLS: single ASCII letters
 
 
-def signature(node: Node, limits: Limits = ANSWER_LIMITS) -> tuple:
-    """The value of ``node`` at each evaluation point (a constant repeats its exact value); ``None`` where
-    undefined. Raises :class:`ExprError` (``too_long``) when a bound is hit, so this is also the bound check."""
+def signature(node: Node, limits: Limits = ANSWER_LIMITS, bases: Sequence[float] = _POINT_BASES) -> tuple:
+    """The value of ``node`` at each evaluation point ``bases`` (a constant repeats its exact value); ``None``
+    where undefined. Raises :class:`ExprError` (``too_long``) when a bound is hit, so this is also the bound
+    check."""
     names = symbols_of(node)
     if not names:
-        return (evaluate(node, limits=limits),) * len(_POINT_BASES)
+        return (evaluate(node, limits=limits),) * len(bases)
     out = []
-    for base in _POINT_BASES:
+    for base in bases:
         env = {n: _symbol_value(n, base) for n in names}
         try:
             out.append(evaluate(node, env, limits=limits))
@@ -452,56 +551,68 @@ def normalize_numeric(text: str) -> Fraction | None:
     return value if isinstance(value, Fraction) else None
 
 
-#: an answer handed to math-verify (sympy) has at most this many nodes and no symbolic power above this
-MAX_SYMPY_NODES = 80
-MAX_SYMPY_POWER = 12
+def _constant(expr: Any) -> tuple | None:
+    """The signature of a symbol-free sympy number of a trusted gold (exact where rational), else ``None``."""
+    if getattr(expr, "free_symbols", True) or not getattr(expr, "is_finite", False):
+        return None
+    if expr.is_Rational:
+        return (Fraction(int(expr.p), int(expr.q)),) * len(_POINT_BASES)
+    try:
+        import sympy
+
+        v = complex(sympy.N(expr, 30))
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+    return (v,) * len(_POINT_BASES) if math.isfinite(v.real) and math.isfinite(v.imag) else None
 
 
-def sympy_sized(node: Node) -> bool:
-    """Small enough for sympy's simplification: few nodes, no ``(x+1)^{1000}`` to expand."""
-    count, stack = 0, [node]
-    while stack:
-        n = stack.pop()
-        count += 1
-        if count > MAX_SYMPY_NODES:
-            return False
-        if n.op in ("pow", "fact") and symbols_of(n):
-            exponent = n.args[-1]
-            if n.op == "fact" or symbols_of(exponent):
-                return False
-            try:
-                value = evaluate(exponent)
-            except ExprError:
-                return False
-            if not isinstance(value, Fraction) or abs(value) > MAX_SYMPY_POWER:
-                return False
-        stack.extend(n.args)
-    return True
-
-
-def math_verify_equal(gold: str, answer_latex: str) -> tuple[bool, str]:
-    """math-verify equivalence of a (trusted) gold and a grammar-accepted answer, rendered from its tree.
-
-    Only for golds our grammar does not read (intervals, text with units, matrices). The answer is never raw
-    model text: it is :func:`latex` output of a node whose every constant already passed the bounds
-    (``signature``) and that is :func:`sympy_sized`, so sympy sees only digits, operators and allowed names of
-    bounded size. math-verify's own
-    timeout uses signals, which work only in the main thread; elsewhere (verl's reward thread pool) it runs
-    without one, relying on those bounds.
-    """
-    if len(gold) > GOLD_LIMITS.max_chars or len(answer_latex) > 8 * ANSWER_LIMITS.max_chars:
-        return False, "too long for symbolic comparison"
-    from math_verify import LatexExtractionConfig, parse, verify
+@lru_cache(maxsize=4096)
+def gold_reading(gold: str) -> tuple[Any, tuple | None]:
+    r"""How math-verify reads a (trusted) gold our grammar does not: ``("value", signature)`` for one expression
+    in single-letter variables (``2\sqrt{3}\text{ cm}^2``, ``2x+3 \text{ units}``: its value at our evaluation
+    points, computed by sympy on the gold alone); ``(("interval", "(", "]"), (start, end))`` for an interval with
+    finite ends (``x \\in [1, 2]`` too), ``(("set",), items)`` for a finite set of numbers;  ``("other", None)`` for
+    anything else (an equation, a matrix, an infinite interval), ``("none", None)`` when math-verify does not
+    read it. Only the gold goes through sympy: answers are compared with this reading by value."""
+    if len(gold) > GOLD_LIMITS.max_chars:
+        return "none", None
+    import sympy
+    from math_verify import LatexExtractionConfig, parse
 
     timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
     try:
-        g = parse(f"\\boxed{{{gold}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout)
-        p = parse(f"\\boxed{{{answer_latex}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout)
-        if not g or not p:
-            return False, "math-verify could not parse the gold or the answer"
-        return bool(verify(g, p, timeout_seconds=timeout)), "math-verify"
-    except Exception as err:  # noqa: BLE001 — math-verify failing (or timing out) on the gold is data here
-        return False, f"math-verify failed: {type(err).__name__}"
+        parsed = parse(f"\\boxed{{{gold}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout)
+    except Exception:  # noqa: BLE001 — math-verify failing on a gold is data: it cannot be compared by value
+        return "none", None
+    if not parsed or isinstance(parsed[0], str):
+        return "none", None
+    expr = parsed[0]
+    if isinstance(expr, sympy.Equality) and isinstance(expr.args[1], sympy.Set):  # x \\in [1, 2]
+        expr = expr.args[1]
+    if isinstance(expr, sympy.Interval):
+        ends = [_constant(end) for end in (expr.start, expr.end)]
+        if None in ends:  # an infinite end: no answer in our grammar states one
+            return "other", None
+        return ("interval", "(" if expr.left_open else "[", ")" if expr.right_open else "]"), tuple(ends)
+    if isinstance(expr, sympy.FiniteSet):
+        items = tuple(_constant(item) for item in expr.args)
+        return ("other", None) if None in items or not items else (("set",), items)
+    if not isinstance(expr, sympy.Expr) or isinstance(expr, sympy.MatrixBase):
+        return "other", None
+    names = {str(sym): sym for sym in expr.free_symbols}
+    if not all(n in MATH_SYMBOLS for n in names):
+        return "other", None
+    if expr.is_Rational:
+        return "value", (Fraction(int(expr.p), int(expr.q)),) * len(_POINT_BASES)
+    values: list[Number | None] = []
+    try:
+        for base in _POINT_BASES:
+            at = expr.xreplace({sym: sympy.Float(_symbol_value(n, base), 30) for n, sym in names.items()})
+            v = complex(sympy.N(at, 30))
+            values.append(v if math.isfinite(v.real) and math.isfinite(v.imag) else None)
+    except (TypeError, ValueError, ArithmeticError):
+        return "other", None
+    return "value", tuple(values)
 
 
 def _plain(text: str) -> str:
@@ -522,7 +633,7 @@ def marker_conflict(text: str, box: str) -> tuple[str, str] | None:
     box itself, so ``The answer is oxed{42}`` states nothing more."""
     boxed = None
     for marker, _ in _MARKERS:
-        rest = after_last_marker(text, marker)
+        rest = marker_rest(text, marker)
         if rest is None:
             continue
         for cmd in ("\\boxed", "\\fbox"):
@@ -559,9 +670,10 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
     """
     slots = [answers] if isinstance(answers, str) else list(answers)
     shown = " | ".join(slots)[:100]
+    bases = _POINT_BASES + answer_bases(slots)  # the fixed points and the reply's own (see answer_bases)
     try:
         want = parse_answer(gold, limits=GOLD_LIMITS)
-        gold_sigs = [signature(n, GOLD_LIMITS) for n in want.items]
+        gold_sigs = [signature(n, GOLD_LIMITS, bases) for n in want.items]
     except ExprError:
         want = None
     items: list[Node] = []
@@ -580,7 +692,7 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
         if len(items) > MAX_PARTS:
             return Score.zero(f"more than {MAX_PARTS} answers", kind="too_long", answer=shown, expected=gold)
     try:
-        sigs = [signature(n) for n in items]
+        sigs = [signature(n, bases=bases) for n in items]
     except ExprError as err:
         return Score.zero(f"answer over a bound: {err.reason}", kind=err.kind, answer=shown, expected=gold)
     if want is None:  # a gold our grammar does not read: exact text, then math-verify on the answer's tree
@@ -588,15 +700,38 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
             return Score(1.0, {"reason": "correct", "match": "exact"})
         if not use_math_verify:
             return Score.zero("answer differs from the gold answer", answer=shown, expected=gold)
-        if not all(sympy_sized(n) for n in items):
-            return Score.zero("answer too large for symbolic comparison", kind="too_long", answer=shown, expected=gold)
-        text = ", ".join(latex(n) for n in items)
-        if len(items) > 1:  # with the answer's own brackets: "[a, b]" is a closed interval, "(a, b)" an open one
-            text = f"[{text}]" if brackets == "[]" else f"({text})" if ordered else f"\\{{{text}\\}}"
-        ok, note = math_verify_equal(gold, text)
+        reading, gold_sig = gold_reading(gold)
+        if reading == "none":
+            return Score.zero("the gold answer is neither in the grammar nor read by math-verify", answer=shown,
+                              expected=gold)
+        if reading == "value":  # compared by value at our points: sympy never simplifies the answer
+            distinct = distinct_answers(sigs, same_value)
+            if len(distinct) > 1:
+                return Score.zero("two or more different final answers (a hedge scores 0)", kind="hedge", answer=shown)
+            if is_list:
+                return Score.zero("a list, not one value", answer=shown, expected=gold)
+            if same_value(gold_sig, distinct[0]):
+                return Score(1.0, {"reason": "correct", "match": "math-verify value"})
+            return Score.zero("wrong value (the gold as math-verify reads it)", answer=shown, expected=gold)
+        if reading == "other":
+            return Score.zero("the gold is an equation, matrix or unbounded interval: no answer in the grammar "
+                              "states one (compared as text only)", answer=shown, expected=gold)
+        # an interval or a finite set: its ends / elements by value (math-verify on small symbol-free answers
+        # still took over a second; sympy never sees the answer)
+        if reading[0] == "interval":
+            closed = reading[1] + reading[2]
+            if len(items) != 2 or brackets != closed:
+                return Score.zero(f"not the interval {reading[1]}a, b{reading[2]} the gold is", answer=shown,
+                                  expected=gold)
+            ok = all(same_value(g, a) for g, a in zip(gold_sig, sigs))
+        else:
+            if brackets not in ("", "{}") or len(items) != len(gold_sig):
+                return Score.zero(f"{len(items)} answer(s) in {brackets or 'nothing'!r} for a set of {len(gold_sig)}",
+                                  answer=shown, expected=gold)
+            ok = _match_parts(list(gold_sig), sigs, False) == len(gold_sig)
         if ok:
-            return Score(1.0, {"reason": "correct", "match": "math-verify"})
-        return Score.zero(f"not equivalent ({note})", answer=shown, expected=gold)
+            return Score(1.0, {"reason": "correct", "match": "math-verify value"})
+        return Score.zero("wrong value (the gold as math-verify reads it)", answer=shown, expected=gold)
     if len(want.items) == 1:
         distinct = distinct_answers(sigs, same_value)
         if len(distinct) > 1:
@@ -625,7 +760,7 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
 
 @dataclass(frozen=True)
 class MathConfig(QASourceConfig):
-    use_math_verify: bool = True  # symbolic answers through math-verify (else exact text after normalisation)
+    use_math_verify: bool = True  # golds outside the grammar read by math-verify, compared by value (else as text)
     # a reply with no \boxed{} and no answer marker is graded on its last stand-alone number (lm-eval's
     # "flexible extract"): a weaker grader — any reply that ends on the gold number pays — for small models that
     # do not follow the format yet (the quickstart); off by default

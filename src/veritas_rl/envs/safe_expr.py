@@ -22,7 +22,10 @@ functions (``sqrt(2)``, ``\sqrt{2}``, ``\sqrt[3]{8}``, ``√2``, ``sin(x)``, ``\
 function argument is parenthesised or braced) and constants (``pi``, ``\pi``, ``π``, ``e``); implicit
 multiplication where the right factor is a name, ``\sqrt``, ``\frac`` or ``(`` (``2x``, ``3\sqrt{2}``,
 ``2(3+1)``, ``3\pi``; never ``x[0]``, ``x2``, ``9 18``, and a run of letters is one name: ``xy`` is refused)
-and not right after a ``/`` operand (``1/2x`` is refused as ambiguous). Refused: any other name or
+and not right after a ``/`` operand (``1/2x`` is refused as ambiguous). An integer literal followed by a
+``\frac`` of two integer literals is a mixed number (``2\frac{1}{2}`` is 5/2, as math-verify reads
+it); with an improper fraction (``2\frac{3}{2}``) or a factor after it (``2\frac12 x``) it is refused
+as ambiguous. Refused: any other name or
 character (``_``, quotes, ``.`` outside a number, ``%``, ``\text``), a number right after a factor
 (``x2``, ``9 18``), ``!!``, empty groups, and anything over a bound.
 
@@ -409,10 +412,51 @@ class _Parser:
             raise ExprError("a LaTeX argument must be in braces")
         return self.group()
 
+    def mixed_fraction(self) -> tuple[Fraction, int] | None:
+        """``(p/q, tokens)`` when a ``\\frac`` of two integer literals starts at the current token, else ``None``."""
+        toks, k = self.toks, self.pos
+        if toks[k].kind != "frac":
+            return None
+        k += 1
+        parts = []
+        for _ in range(2):
+            t = toks[k]
+            if t.kind == "num" and len(t.text) == 1:  # \frac12
+                parts.append(t)
+                k += 1
+            elif t.kind == "op" and t.text == "{" and toks[k + 1].kind == "num" and toks[k + 2].text == "}":
+                parts.append(toks[k + 1])
+                k += 3
+            else:
+                return None
+        if not all(t.text.isdigit() and t.value.denominator == 1 for t in parts):
+            return None
+        if parts[1].value == 0:
+            raise ExprError("division by zero")
+        return Fraction(parts[0].value.numerator, parts[1].value.numerator), k - self.pos
+
+    def bare_exponent(self, k: int) -> bool:
+        """Whether token ``k`` is an exponent written without braces (``x^2\\frac12`` is ``x^2 / 2``)."""
+        before = self.toks[k - 1] if k >= 1 else None
+        if before is not None and before.kind == "op" and before.text in "+-" and k >= 2:
+            before = self.toks[k - 2]
+        return before is not None and before.kind == "op" and before.text == "^"
+
     def primary(self) -> Node:
         tok = self.peek()
         if tok.kind == "num":
             self.next()
+            mixed = self.mixed_fraction() if tok.text.isdigit() and not self.bare_exponent(self.pos - 1) else None
+            if mixed is not None:
+                # ``2\frac{1}{2}`` is the mixed number 2 1/2 (as math-verify and every textbook read it), not 2 * 1/2
+                fraction, length = mixed
+                if not 0 < fraction < 1:
+                    raise ExprError(f"{tok.text} followed by the fraction {fraction} is ambiguous (a mixed number or a "
+                                    "product?): write it as one fraction or with \\cdot")
+                self.pos += length
+                if self.starts_implicit_factor() or self.is_op("^", "!") or self.peek().kind == "num":
+                    raise ExprError("a mixed number followed by a factor, power or factorial is ambiguous")
+                return _num(tok.value + fraction)
             return _num(tok.value)
         if tok.kind == "op" and tok.text in _OPEN:
             return self.group()
