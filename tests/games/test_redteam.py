@@ -43,12 +43,17 @@ def test_a_game_stopped_by_max_turns_pays_no_more_than_a_loss():
             assert result.normalised_return == 0.0 and result.reward == 0.0, case
 
 
-def test_the_eval_cap_max_moves_pays_the_minimum_too_and_keeps_the_unfinished_returns():
-    episode = GameEpisode(EpisodeConfig("chess", 0, 0, "random", max_moves=4))
+def _lowest_ids_to_the_end(config):
+    """Play an episode with the lowest legal id every turn until it stops; its result."""
+    episode = GameEpisode(config)
     episode.start()
     while not episode.done:
         episode.step(f"<answer>{min(episode.turn().legal)}</answer>")
-    result = episode.result()
+    return episode.result()
+
+
+def test_the_eval_cap_max_moves_pays_the_minimum_too_and_keeps_the_unfinished_returns():
+    result = _lowest_ids_to_the_end(EpisodeConfig("chess", 0, 0, "random", max_moves=4))
     assert (result.outcome, result.returns, result.reward) == ("max_turns", [0.0, 0.0], 0.0)
     game = play_game("chess", lambda turn: f"<answer>{min(turn.legal)}</answer>", "random", seed=0, max_moves=4)
     assert game.truncated and game.returns == [0.0, 0.0]  # eval reports are unchanged
@@ -56,11 +61,7 @@ def test_the_eval_cap_max_moves_pays_the_minimum_too_and_keeps_the_unfinished_re
 
 def test_games_that_pay_as_they_go_keep_what_was_collected_at_a_stop():
     # 2048 (RewardModel.REWARDS): the returns of an unfinished game are the points already scored
-    episode = GameEpisode(EpisodeConfig("2048", 0, 3, "random", max_turns=30))
-    episode.start()
-    while not episode.done:
-        episode.step(f"<answer>{min(episode.turn().legal)}</answer>")
-    result = episode.result()
+    result = _lowest_ids_to_the_end(EpisodeConfig("2048", 0, 3, "random", max_turns=30))
     game = spiel.load_game("2048")
     assert result.outcome == "max_turns" and result.returns[0] > 0
     assert result.normalised_return == pytest.approx(spiel.normalise_return(game, result.returns[0]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from veritas_rl.envs.base import Score, Task
-from veritas_rl.envs.lgc_v2.common import TaskType, oracle_boxed, score_boxed, task_rng, text_value
+from veritas_rl.envs.lgc_v2.common import TaskType, oracle_boxed, score_boxed, task_rng, text_value, unwrap
 
 def _generate(cfg: Any, seed: int) -> dict[str, Any]:
     rng = task_rng("boolean_expressions", seed)
@@ -52,13 +52,7 @@ _MAX_WRAPS = 3
 def _truth(slot: str) -> str | None:
     """``"true"`` / ``"false"`` for a boxed truth value (any case, in up to three groups, a final full stop
     allowed), else ``None``."""
-    got = slot.strip().strip("$").strip()
-    for _ in range(_MAX_WRAPS):
-        opener = next((w for w in _WRAPPERS if got.startswith(w) and got.endswith("}")), None)
-        if opener is None:
-            break
-        got = got[len(opener) : -1].strip()
-    got = got.removesuffix(".").strip().lower()
+    got = unwrap(slot, _WRAPPERS, _MAX_WRAPS).removesuffix(".").strip().lower()
     return got if got in ("true", "false") else None
 
 

@@ -82,6 +82,18 @@ CONFLICTING_ANSWERS = "several different final answers (a hedge scores 0)"
 _RIGHT = ("\0", "scores 1.0")  # the key of every slot that scores 1.0 on its own
 
 
+def unwrap(slot: str, wrappers: tuple[str, ...], depth: int = 3) -> str:
+    r"""``slot`` without ``$`` and up to ``depth`` whole-slot groups opened by one of ``wrappers`` (``\text{``,
+    ``{``, ...) and closed by its last ``}``: ``\text{\textbf{True}}`` is ``True``."""
+    slot = slot.strip().strip("$").strip()
+    for _ in range(depth):
+        opener = next((w for w in wrappers if slot.startswith(w) and slot.endswith("}")), None)
+        if opener is None:
+            break
+        slot = slot[len(opener) : -1].strip()
+    return slot
+
+
 def text_value(slot: str) -> str:
     """A slot's text with runs of whitespace collapsed: the value of a slot that does not parse."""
     return " ".join(slot.split())

@@ -9,7 +9,7 @@ import functools
 from typing import Any
 
 from veritas_rl.envs.base import Score, Task
-from veritas_rl.envs.lgc_v2.common import SEEDS_PER_TYPE, TaskType, digits, score_boxed, text_value
+from veritas_rl.envs.lgc_v2.common import SEEDS_PER_TYPE, TaskType, digits, score_boxed, text_value, unwrap
 
 #: longest boxed mapping read (ten letters fit in 60 characters)
 MAX_MAPPING_CHARS = 400
@@ -72,12 +72,7 @@ _LATEX_SEPARATORS = (
 def _mapping(slot: str) -> dict[str, int] | str:
     """The ``LETTER=DIGIT`` pairs of a boxed mapping (separated by commas, semicolons or lines), or why it is
     not one."""
-    slot = slot.strip().strip("$").strip()
-    for _ in range(_MAX_WRAPS):
-        opener = next((w for w in _WRAPPERS if slot.startswith(w) and slot.endswith("}")), None)
-        if opener is None:
-            break
-        slot = slot[len(opener) : -1].strip()
+    slot = unwrap(slot, _WRAPPERS, _MAX_WRAPS)
     for latex, plain in _LATEX_SEPARATORS:
         slot = slot.replace(latex, plain)
     mapping: dict[str, int] = {}
