@@ -108,7 +108,7 @@ class TrainSettings:
     opponent: str = field(default="random", metadata={"help": "game episodes: the opponent rung, random | "
                                                               "first_legal | mcts:N | policy:PATH"})
     max_turns: int = field(default=50, metadata={"help": "game episodes: model turns before the game is cut"})
-    legal_move_bonus: float = field(default=0.0, metadata={"help": "game episodes: reward added per legal move"})
+    legal_move_bonus: float = field(default=0.0, metadata={"help": "game episodes: reward added per legal move (at most 0.5 per game in all)"})
     rollout_seeds: str = field(default="shared", metadata={"help": "game episodes: the GRPO group of one game plays "
                                                                    "its seed in every rollout (shared) or rollout k "
                                                                    "plays a seed derived from (seed, k) (distinct: "
