@@ -109,7 +109,7 @@ def test_new_extraction_paths_stay_linear(env, flood):
 def test_an_expression_built_to_meet_the_gold_at_the_fixed_points_scores_zero():
     """The three fixed evaluation points are public: the gold plus a cubic vanishing exactly there agrees with the
     gold at all three (it scored 1.0). The reply is also checked at points keyed by its own text."""
-    from veritas_rl.envs.math_env import _POINT_BASES, _symbol_value, answer_bases, compare_math
+    from veritas_rl.envs.math_env import _POINT_BASES, _symbol_value, answer_bases, compare_math, gold_reading
 
     roots = [repr(_symbol_value("x", b)) for b in _POINT_BASES]
     hack = "x^2 + " + "".join(f"(x - {r})" for r in roots)
@@ -118,5 +118,11 @@ def test_an_expression_built_to_meet_the_gold_at_the_fixed_points_scores_zero():
     for right in ("x \\cdot x", "x^{2}", "\\frac{2x^2}{2}", "(-x)^2"):  # equal expressions agree at every point
         assert compare_math("x^2", right).value == 1.0, right
     assert compare_math("(x+1)^2", "x^2+2x+1").value == 1.0
+    # golds only math-verify reads (outside our grammar): their sympy reading is checked at the reply's points too
+    cubic = "".join(f"(x - {r})" for r in roots)
+    for gold, right in (("|x|^2", "x \\cdot x"), ("x+y \\text{ units}^2", "y+x")):
+        assert gold_reading(gold)[0] == "value", gold
+        assert compare_math(gold, f"{right} + {cubic}").value == 0.0, gold
+        assert compare_math(gold, right).value == 1.0, gold
     assert answer_bases(["x^2"]) == answer_bases(["x^2"]) != answer_bases(["x^{2}"])  # pure, and keyed by the text
     assert all(0.5 <= b <= 1.3 for b in answer_bases([hack]))

@@ -567,6 +567,23 @@ def _constant(expr: Any) -> tuple | None:
 
 
 @lru_cache(maxsize=4096)
+def _gold_parse(gold: str) -> Any:
+    """math-verify's sympy object for a (trusted) gold, or ``None`` when it reads none."""
+    if len(gold) > GOLD_LIMITS.max_chars:
+        return None
+    from math_verify import LatexExtractionConfig, parse
+
+    timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+    try:
+        parsed = parse(f"\\boxed{{{gold}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout)
+    except Exception:  # noqa: BLE001 — math-verify failing on a gold is data: it cannot be compared by value
+        return None
+    if not parsed or isinstance(parsed[0], str):
+        return None
+    return parsed[0]
+
+
+@lru_cache(maxsize=4096)
 def gold_reading(gold: str) -> tuple[Any, tuple | None]:
     r"""How math-verify reads a (trusted) gold our grammar does not: ``("value", signature)`` for one expression
     in single-letter variables (``2\sqrt{3}\text{ cm}^2``, ``2x+3 \text{ units}``: its value at our evaluation
@@ -574,19 +591,11 @@ def gold_reading(gold: str) -> tuple[Any, tuple | None]:
     finite ends (``x \\in [1, 2]`` too), ``(("set",), items)`` for a finite set of numbers;  ``("other", None)`` for
     anything else (an equation, a matrix, an infinite interval), ``("none", None)`` when math-verify does not
     read it. Only the gold goes through sympy: answers are compared with this reading by value."""
-    if len(gold) > GOLD_LIMITS.max_chars:
+    expr = _gold_parse(gold)
+    if expr is None:
         return "none", None
     import sympy
-    from math_verify import LatexExtractionConfig, parse
 
-    timeout = MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
-    try:
-        parsed = parse(f"\\boxed{{{gold}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=timeout)
-    except Exception:  # noqa: BLE001 — math-verify failing on a gold is data: it cannot be compared by value
-        return "none", None
-    if not parsed or isinstance(parsed[0], str):
-        return "none", None
-    expr = parsed[0]
     if isinstance(expr, sympy.Equality) and isinstance(expr.args[1], sympy.Set):  # x \\in [1, 2]
         expr = expr.args[1]
     if isinstance(expr, sympy.Interval):
@@ -604,15 +613,37 @@ def gold_reading(gold: str) -> tuple[Any, tuple | None]:
         return "other", None
     if expr.is_Rational:
         return "value", (Fraction(int(expr.p), int(expr.q)),) * len(_POINT_BASES)
-    values: list[Number | None] = []
     try:
-        for base in _POINT_BASES:
-            at = expr.xreplace({sym: sympy.Float(_symbol_value(n, base), 30) for n, sym in names.items()})
-            v = complex(sympy.N(at, 30))
-            values.append(v if math.isfinite(v.real) and math.isfinite(v.imag) else None)
+        values = _sympy_values(expr, _POINT_BASES)
     except (TypeError, ValueError, ArithmeticError):
         return "other", None
-    return "value", tuple(values)
+    return "value", values
+
+
+def _sympy_values(expr: Any, bases: Sequence[float]) -> tuple:
+    """A trusted gold's sympy expression at ``bases`` (``None`` where not finite)."""
+    import sympy
+
+    names = {str(sym): sym for sym in expr.free_symbols}
+    values: list[Number | None] = []
+    for base in bases:
+        at = expr.xreplace({sym: sympy.Float(_symbol_value(n, base), 30) for n, sym in names.items()})
+        v = complex(sympy.N(at, 30))
+        values.append(v if math.isfinite(v.real) and math.isfinite(v.imag) else None)
+    return tuple(values)
+
+
+def gold_values_at(gold: str, bases: Sequence[float]) -> tuple | None:
+    """A symbolic value gold of :func:`gold_reading` at more points (the reply-keyed ones); ``None`` when the
+    gold is not one (constants need no more points) or sympy cannot evaluate it there."""
+    reading, values = gold_reading(gold)
+    if reading != "value" or len(set(values)) == 1:  # a constant is the same everywhere
+        return None
+    expr = _gold_parse(gold)  # cached: the expression gold_reading read
+    try:
+        return _sympy_values(expr, bases)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
 
 
 def _plain(text: str) -> str:
@@ -710,6 +741,9 @@ def compare_math(gold: str, answers: str | Sequence[str], *, use_math_verify: bo
                 return Score.zero("two or more different final answers (a hedge scores 0)", kind="hedge", answer=shown)
             if is_list:
                 return Score.zero("a list, not one value", answer=shown, expected=gold)
+            extra = gold_values_at(gold, bases[len(_POINT_BASES):])  # a symbolic gold at the reply's points too
+            if extra is not None:
+                gold_sig = gold_sig + extra
             if same_value(gold_sig, distinct[0]):
                 return Score(1.0, {"reason": "correct", "match": "math-verify value"})
             return Score.zero("wrong value (the gold as math-verify reads it)", answer=shown, expected=gold)
