@@ -31,7 +31,7 @@
 # The games run's loss forward holds whole transcripts' logits (64 x ~1k tokens x 152k vocab in fp32 is ~40 GB at
 # grad-accum 1; on 2026-12-03 its process held 117 GB, vLLM's 28 included, and the runs beside it ran out of
 # memory), hence --grad-accum 4.
-# Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), GAMES_ROLLOUT_SEEDS (shared), CURRICULUM_STEPS (60), CURRICULUM_TASK (operation-qwen), CURRICULUM_ARGS (more
+# Knobs: GAMES_MINUTES (6), GAMES_LR (5e-6), GAMES_OPPONENT (random), GAMES_ROLLOUT_SEEDS (shared), GAMES_LEGAL_BONUS (0), CURRICULUM_STEPS (60; 0 skips the curriculum arms), CURRICULUM_TASK (operation-qwen), CURRICULUM_ARGS (more
 # benchmarks/curriculum.py flags, word-split: "--model embedded:qwen2.5-coder-0.5b --max-new-tokens 384"), MAXENT_STEPS (100; 0 skips it),
 # VERL_STEPS (30), VERL_LOGPROB (1; 0 skips verl_logprob.py), VERL_GAME_STEPS (6), VERL_GAME_MEM (0.4),
 # VERL_GAMES_AFTER (a log under $R, e.g. maxent.log: verl_games starts once it shows step 1).
@@ -102,15 +102,15 @@ plan_learning() {
   retry_race "$R/games-qwen.log" env PYTHONPATH=$SITE python3 benchmarks/games_learning.py \
     --model embedded:qwen2.5-coder-0.5b --use-vllm --vllm-gpu-memory-utilization 0.2 --warmup-steps 0 --steps 1000 \
     --learning-rate "${GAMES_LR:-5e-6}" --opponent "${GAMES_OPPONENT:-random}" --grad-accum 4 \
-    --rollout-seeds "${GAMES_ROLLOUT_SEEDS:-shared}" \
+    --rollout-seeds "${GAMES_ROLLOUT_SEEDS:-shared}" --legal-move-bonus "${GAMES_LEGAL_BONUS:-0}" \
     --max-train-minutes "${GAMES_MINUTES:-6}" --curve-every 15 --out "$R/games-qwen" &
   wait_engine "$R/games-qwen.log" 300
-  (for arm in uniform curriculum; do
+  [[ ${CURRICULUM_STEPS:-60} != 0 ]] && (for arm in uniform curriculum; do
      # shellcheck disable=SC2086  # CURRICULUM_ARGS is word-split on purpose
      retry_race "$R/curriculum-$arm.log" env PYTHONPATH=$SITE python3 benchmarks/curriculum.py --arms "$arm" \
        --vllm-gpu-memory-utilization 0.15 --steps "${CURRICULUM_STEPS:-60}" --out "$R/curriculum" --task "${CURRICULUM_TASK:-operation-qwen}" ${CURRICULUM_ARGS:-}
    done) &
-  wait_engine "$R/curriculum-uniform.log" 150
+  [[ ${CURRICULUM_STEPS:-60} != 0 ]] && wait_engine "$R/curriculum-uniform.log" 150
   if [[ ${MAXENT_STEPS:-100} != 0 ]]; then  # MAXENT_STEPS=0: no MaxEnt comparison
     retry_race "$R/maxent.log" env PYTHONPATH=$SITE python3 benchmarks/maxent_vs_grpo.py --case arithmetic \
       --steps "${MAXENT_STEPS:-100}" --eval-steps 20 --out "$R/maxent" &
