@@ -9,8 +9,10 @@ reasoning-gym's scorers are not written for hostile input, so the env stands in 
 - ``guards``: the nine datasets whose scorer evaluates the answer (sympy's ``parse_expr`` or a bare
   ``eval``) see only a canonical form of an answer our strict grammar accepted, never the model's text;
 - ``shapes``: a scorer's credit counts only for an answer of the task's shape (a number where the gold
-  is a number, ...); the prompt's format example, a copy of the question, and hedges (two different
-  final answers, compared by value) score 0 before any scorer runs;
+  is a number, ...); the prompt's format example, a copy of the question, an answer that says there is
+  none, and hedges (two different final answers, compared by value) score 0 before any scorer runs; the
+  gold with more words around it scores 0 whatever the scorer says (those that read a prefix credit it);
+  markup around the whole answer (``$...$``, ``\\boxed{}``, ``**...**``, quotes, a fence) comes off first;
 - ``datasets``: dataset names, options and option *types* are checked when the env is built.
 
 Modules: ``env`` (config, env, scoring core), ``datasets``, ``shapes``, ``guards``.

@@ -10,8 +10,19 @@ from typing import Any
 from veritas_rl.envs.answers import all_tags, tag_markup_problem
 from veritas_rl.envs.base import Env, Score, Task, register_env
 from veritas_rl.envs.reasoning_gym.datasets import answer_to_text, build_rg_dataset
-from veritas_rl.envs.reasoning_gym.guards import GUARDS, exact_target
-from veritas_rl.envs.reasoning_gym.shapes import FORMAT_EXAMPLES, Shape, infer_shape, normalize, parse_number
+from veritas_rl.envs.reasoning_gym.guards import GUARDS, RESTATEMENT_CHECKS, exact_target
+from veritas_rl.envs.reasoning_gym.shapes import (
+    FORMAT_EXAMPLES,
+    NULL_ANSWERS,
+    Shape,
+    embeds_gold,
+    infer_shape,
+    json_numbers_mismatch,
+    normalize,
+    parse_number,
+    same_number_as_gold,
+    unwrap,
+)
 
 DEFAULT_DATASET = "chain_sum"
 ANSWER_INSTRUCTION = (
@@ -27,6 +38,9 @@ ENTRY_CACHE_SIZE = 4096
 #: datasets whose own scorer cannot tell a right answer from a wrong one of the right shape:
 #: ``game_of_life_halting`` compares ``bool(answer) == bool(gold)`` (any non-empty text scores 1.0)
 OWN_EXACT_MATCH = frozenset({"game_of_life_halting"})
+#: shapes compared by value (``0.50`` for 0.5 holds the gold's text and is the same number): the
+#: gold-with-more-around-it rule does not apply to them
+_VALUE_SHAPES = frozenset({"number", "complex", "numbers"})
 
 
 def half_unit(gold: str) -> Fraction:
@@ -145,14 +159,18 @@ class ReasoningGymEnv(Env):
         slots = answer_slots(answer)
         if slots is None:
             return Score.zero("no <answer>...</answer> tag", kind="no_answer")
+        gold = answer_to_text(item.get("answer"))
+        if len(slots[-1]) > MAX_ANSWER_CHARS:
+            return Score.zero(f"answer longer than {MAX_ANSWER_CHARS} characters", kind="too_long")
+        # ``$42$``, ``\boxed{42}``, ``**42**``, ``42.``: the answer inside its markup
+        slots = [unwrap(s, gold) if len(s) <= MAX_ANSWER_CHARS else s for s in slots]
         slot = slots[-1]
         if not slot:
             return Score.zero("empty <answer> tag", kind="no_answer")
-        if len(slot) > MAX_ANSWER_CHARS:
-            return Score.zero(f"answer longer than {MAX_ANSWER_CHARS} characters", kind="too_long")
         if normalize(slot) in FORMAT_EXAMPLES:
             return Score.zero("the prompt's format example, not an answer", kind="no_answer")
-        gold = answer_to_text(item.get("answer"))
+        if normalize(slot) in NULL_ANSWERS and (gold is None or normalize(slot) != normalize(gold)):
+            return Score.zero("an answer that says there is none", kind="no_answer", answer=slot[:200])
         if is_prompt_echo(slot, str(item["question"]), gold):
             return Score.zero("the question copied as the answer", kind="no_answer")
         shape = self.shape(item)
@@ -181,6 +199,14 @@ class ReasoningGymEnv(Env):
             text, guarded_value = guarded.text, guarded.value
         elif not shape.conforms(slot):
             return Score.zero(f"not an answer of the task's shape ({shape.kind})", kind="no_answer", answer=short)
+        elif shape.kind == "number" and gold is not None and same_number_as_gold(slot, gold):
+            text = gold  # 6.0, +6, 78,000 for 6, 6, 78000: the gold's number in another notation
+        elif shape.kind == "choice" and gold is not None and normalize(slot) == normalize(gold):
+            text = gold  # true for True, YES for Yes: the same word of a closed vocabulary (scorers compare case)
+        restatement = RESTATEMENT_CHECKS.get(self.config.dataset)
+        why = restatement(slot, item) if restatement is not None and not is_gold else None
+        if why is not None:
+            return Score.zero(why, kind="no_answer", answer=short)
 
         try:
             value = float(self.dataset.score_answer(text, item))
@@ -194,6 +220,16 @@ class ReasoningGymEnv(Env):
             value = 0.0  # puzzle24's scorer truncates with int(): 49/2 would count as 24
             reason = f"the expression is {Fraction(guarded_value)}, not {target}"
             return Score.zero(reason, answer=short)
+        padded = shape.kind not in _VALUE_SHAPES and gold is not None and not is_gold and embeds_gold(slot, gold)
+        if value > 0.0 and padded:
+            # scorers that compare the gold's length of the answer (spell_backward, word_sorting, letter_jumble)
+            # or its first word (time_intervals) ignore what follows: the gold and then another answer
+            return Score.zero("the answer with more words around it (a hedge or padding scores 0)",
+                              kind="hedge", answer=short)
+        if value == 1.0 and shape.kind == "json" and gold is not None and not is_gold:
+            why = json_numbers_mismatch(slot, gold)
+            if why is not None:
+                return Score.zero(f"{why} (reasoning-gym's scorer gave 1.0)", answer=short)
         if self.config.dataset in OWN_EXACT_MATCH:
             value = 1.0 if gold is not None and normalize(slot) == normalize(gold) else 0.0
         if value > 0.0 and shape.kind == "number" and gold is not None and not is_gold:

@@ -12,12 +12,16 @@ run against every dataset's scorer) found nine such scorers:
 
 (``number_sorting`` evals only its own gold; ``bitwise_arithmetic`` and ``basic_arithmetic`` eval
 only while generating; ``codeio`` execs only its own generator code; ``propositional_logic`` has its
-own recursive parser, bounded by the answer length.)
+own recursive parser, quadratic in the nesting: :mod:`shapes` bounds a formula's operators, negations
+and depth before it runs.)
 
 For these, the answer must first be accepted by our strict grammar (:mod:`veritas_rl.envs.safe_expr`
 for expressions, ``json.loads`` for list literals) with the functions and symbols the task allows, be
 within our size bounds, and is then handed over *only in its canonical form*, never as the model wrote
 it. The dataset's own gold text (the oracle) is handed over as is: it is the dataset's, not the model's.
+
+``RESTATEMENT_CHECKS`` (run before the scorer, on an answer of the task's shape) name answers a scorer would
+credit although they only restate the question: ``propositional_logic``'s premises copied back.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from fractions import Fraction
 from typing import Any, Callable
 
 from veritas_rl.envs import safe_expr
+from veritas_rl.envs.reasoning_gym.shapes import MAX_FORMULA_DEPTH
 
 
 @dataclass(frozen=True)
@@ -347,6 +352,88 @@ def list_literal(slot: str, entry: dict[str, Any]) -> Guarded:
     if not isinstance(value, list) or not _literal(value, 0, [0]):
         return refused("not a list literal of integers or strings")
     return Guarded(json.dumps(value, ensure_ascii=True))
+
+
+# -- answers the scorer credits that restate the question ---------------------------------------
+
+
+def _enclosed(f: str) -> bool:
+    """Whether the whole of ``f`` is one parenthesised group."""
+    if not (f.startswith("(") and f.endswith(")")):
+        return False
+    depth = 0
+    for i, c in enumerate(f):
+        depth += (c == "(") - (c == ")")
+        if depth == 0 and i < len(f) - 1:
+            return False
+    return True
+
+
+def _bare_formula(f: str) -> str:
+    """``f`` without spaces, enclosing parentheses or double negations (``¬¬(P ∧ Q)``, ``¬(¬(P ∧ Q))``: ``P∧Q``)."""
+    f = "".join(f.split())
+    while True:
+        if _enclosed(f):
+            f = f[1:-1]
+            continue
+        if f.startswith("¬"):
+            inner = f[1:]
+            while _enclosed(inner):
+                inner = inner[1:-1]
+            if inner.startswith("¬"):
+                f = inner[1:]
+                continue
+        return f
+
+
+def _top_level_split(f: str, operators: str) -> list[str] | None:
+    """``f`` cut at each of ``operators`` outside parentheses; ``None`` when there is none."""
+    depth, cuts = 0, []
+    for i, c in enumerate(f):
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0 and c in operators:
+            cuts.append(i)
+    if not cuts:
+        return None
+    return [f[a + 1 : b] for a, b in zip([-1] + cuts, cuts + [len(f)])]
+
+
+def _restates(f: str, premises: frozenset[str], depth: int = 0) -> bool:
+    """``f`` is a premise, or copies of premises joined by ``∧`` or ``∨`` (``Q ∧ R``, ``Q ∨ Q``)."""
+    f = _bare_formula(f)
+    if f in premises:
+        return True
+    if depth > MAX_FORMULA_DEPTH or _top_level_split(f, "↔→") is not None:
+        return False
+    for operator in "∨∧":  # reasoning-gym's precedence: ∨ binds looser than ∧
+        operands = _top_level_split(f, operator)
+        if operands is not None:
+            return all(_restates(op, premises, depth + 1) for op in operands)
+    return False
+
+
+def restates_premises(slot: str, entry: dict[str, Any]) -> str | None:
+    """propositional_logic credits any formula that follows from the premises: a premise copied from the question
+    (``((Q → Q) → ¬R)``), copies joined by ``∧`` or ``∨``, a copy under ``¬¬`` all scored 1.0. Why ``slot`` is
+    only that, else ``None``. Textual (spaces and redundant parentheses aside): rewriting a premise into an
+    equivalent formula takes an inference, and weakening one (``Q ∨ P`` from ``Q``) is how the dataset's own
+    example answers are made; both are left to the scorer.
+
+    ``slot`` has the formula shape (:mod:`shapes`: bounded length, operators and depth)."""
+    premises = frozenset(_bare_formula(p) for p in entry["metadata"]["premises"])
+    if _restates(slot, premises):
+        return "a premise of the question restated (copied, or copies joined by ∧ or ∨)"
+    return None
+
+
+#: dataset -> check(slot, entry) run before the scorer on an answer of the task's shape: why the answer is
+#: not one although the scorer would credit it (scores 0 ``no_answer``), else ``None``
+RESTATEMENT_CHECKS: dict[str, Callable[[str, dict[str, Any]], str | None]] = {
+    "propositional_logic": restates_premises,
+}
 
 
 #: dataset -> guard(slot, entry); a dataset listed here never sees the model's text, only the guard's

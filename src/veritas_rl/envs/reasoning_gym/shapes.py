@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import Any, Hashable
 
 from veritas_rl.envs import safe_expr
+from veritas_rl.envs.answers import closing_brace
 
 #: closed answer vocabularies: a gold in one of them makes every answer one of its words
 CHOICES = (frozenset({"true", "false"}), frozenset({"yes", "no"}), frozenset({"on", "off", "undetermined"}))
@@ -35,12 +36,76 @@ _HEX = re.compile(r"-?0[xX][0-9a-fA-F]{1,64}")
 _NUMBER_LIMITS = safe_expr.Limits(max_chars=200, max_tokens=16, max_depth=4)
 #: largest JSON answer parsed for its shape
 MAX_JSON_CHARS = 100_000
+#: answers that say there is none (normalised): not an answer unless the gold is one of them
+NULL_ANSWERS = frozenset({"none", "null", "nil", "n/a", "nan", "undefined", "unknown", "[]", "{}", "()", '""', "''"})
+#: markup an answer is often wrapped in: ``$...$``, ``**...**``, a backtick span, quotes (the inside has no closer)
+_WRAPPERS = (
+    ("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"), ("`", "`"),
+    ('"', '"'), ("'", "'"), ("\u201c", "\u201d"),
+)
+#: LaTeX commands whose one brace group is the answer (``\boxed{42}``, ``\text{5 days}``)
+_WRAPPER_COMMANDS = ("\\boxed{", "\\fbox{", "\\text{", "\\textbf{", "\\mathrm{")
 
 
 def normalize(text: str) -> str:
     """NFKC, whitespace collapsed, case folded, trailing period dropped."""
     s = " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
     return s[:-1].rstrip() if s.endswith(".") else s
+
+
+def _unwrap_once(s: str) -> str | None:
+    """The inside of one wrapper around the whole of ``s``, else ``None`` (linear: one scan per wrapper)."""
+    if len(s) >= 6 and s.startswith("```") and s.endswith("```") and "```" not in s[3:-3]:
+        inner = s[3:-3]
+        first, newline, rest = inner.partition("\n")
+        # a language tag on the opening line (```text); a first line with anything else is content
+        return rest if newline and first.strip().isascii() and first.strip().isalpha() else inner
+    for opener, closer in _WRAPPERS:
+        n = len(opener) + len(closer)
+        if len(s) >= n and s.startswith(opener) and s.endswith(closer) and closer not in s[len(opener) : -len(closer)]:
+            if opener == "$" and s.startswith("$$"):
+                continue  # ``$$a$$`` is the display pair, not ``$`` around ``$a$``
+            return s[len(opener) : -len(closer)]
+    for command in _WRAPPER_COMMANDS:
+        if s.startswith(command) and s.endswith("}"):
+            end = closing_brace(s, len(command))
+            if end == len(s) - 1:
+                return s[len(command) : -1]
+    return None
+
+
+def unwrap(slot: str, gold: str | None) -> str:
+    """``slot`` without the markup a right answer is often wrapped in (at most three layers: ``$\\boxed{42}$``,
+    ``**x**``, a fenced block) and without a final period the gold does not have; the gold itself is kept as is.
+
+    Only a wrapper around the *whole* slot comes off: ``\\boxed{1} or \\boxed{2}`` stays what it is (a hedge).
+    """
+    g = gold.strip() if gold is not None else None
+    keep_period = g is not None and g.endswith(".")
+    s = slot
+    for _ in range(4):
+        if s == g:
+            return s
+        if not keep_period and s.endswith(".") and not s.endswith(".."):
+            s = s[:-1].rstrip()
+        inner = _unwrap_once(s)
+        if inner is None:
+            break
+        s = inner.strip()
+    return s
+
+
+def embeds_gold(slot: str, gold: str) -> bool:
+    """Whether ``slot`` is the gold answer with more words or digits around it (``5 days or 9 days``,
+    ``noremopyhzzz``, the gold list and then more items): normalised, the gold occurs in it and what is
+    left has a letter or digit. Markup alone around the gold (``"gold"``, ``(gold)``) does not count."""
+    s, g = normalize(slot), normalize(gold)
+    if not g or s == g:
+        return False
+    at = s.find(g)
+    if at < 0:
+        return False
+    return any(c.isalnum() for c in s[:at] + s[at + len(g) :])
 
 
 def _strip_math(text: str) -> str:
@@ -50,12 +115,45 @@ def _strip_math(text: str) -> str:
     return s[:-1].rstrip() if s.endswith(".") else s
 
 
+def _number_text(text: str) -> str:
+    """NFKC (fullwidth ``４２``), the minus sign as ``-``, without ``$...$`` or a final period."""
+    return _strip_math(unicodedata.normalize("NFKC", text).replace("\u2212", "-"))
+
+
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
+
+
+def plain_number(text: str) -> tuple[str, Fraction] | None:
+    """``("dec", value)`` for an integer or decimal written out (``-61``, ``+6``, ``6.0``, ``78,000``, ``9.36e-18``,
+    ``４２``), ``("hex", value)`` for ``0x3eb2``; ``None`` for fractions, expressions and everything else."""
+    s = _number_text(text)
+    if _HEX.fullmatch(s):
+        return "hex", Fraction(int(s, 16))
+    if _PLAIN_DECIMAL.fullmatch(s):
+        return "dec", Fraction(s.replace(",", ""))
+    return None
+
+
+def same_number_as_gold(slot: str, gold: str) -> bool:
+    """Whether ``slot`` writes the gold's number in another notation only (``6.0``, ``+6``, ``78,000``, ``４２``,
+    ``0X3EB2``): both written out in the same base and *exactly* equal. A gold with a leading zero (``0101``:
+    digits, not a number), an answer with one (``00`` for 0) and fractions (``488/1214`` is not ``244/607``
+    simplified) never match: the dataset's scorer decides those."""
+    for text in (slot, gold):
+        digits = _number_text(text).lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+            return False
+    a, b = plain_number(slot), plain_number(gold)
+    return a is not None and a == b
+
+
 def parse_number(text: str) -> Fraction | int | None:
-    """One number (``-3``, ``2.5``, ``1,234``, ``9.36e-18``, ``3/4``, ``\\dfrac{3}{4}``, ``0x3eb2``) or ``None``.
+    """One number (``-3``, ``2.5``, ``1,234``, ``9.36e-18``, ``3/4``, ``\\dfrac{3}{4}``, ``0x3eb2``, ``４２``) or
+    ``None``.
 
     Sums and other expressions are not numbers: ``3+4`` is ``None``.
     """
-    s = _strip_math(text)
+    s = _number_text(text)
     if _HEX.fullmatch(s):
         return int(s, 16)
     try:
@@ -92,6 +190,45 @@ def parse_json(text: str) -> Any:
     return None
 
 
+def _json_number(value: Any) -> Fraction | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        return Fraction(repr(value)) if value == value and abs(value) != float("inf") else None
+    if isinstance(value, str):
+        plain = plain_number(value)
+        return plain[1] if plain is not None and plain[0] == "dec" else None
+    return None
+
+
+def json_numbers_mismatch(slot: str, gold: str) -> str | None:
+    """Why a JSON answer is not the gold's numbers, where the gold is a list of numbers or a grid of them:
+
+    - a flat list of numbers (``number_sorting``, whose scorer lets every number be off by 1): the answer must
+      hold exactly the gold's numbers, by value (``17`` for ``'17.0'``), in the order the scorer checks;
+    - a rectangular grid (``game_of_life``, whose scorer reads only the gold's cells): the answer must have the
+      gold's rows and columns (extra rows or cells are another grid).
+
+    ``None`` when the gold is neither, or the answer fits."""
+    want, got = parse_json(gold), parse_json(slot)
+    if not isinstance(want, list) or not want:
+        return None
+    numbers = [_json_number(v) for v in want]
+    if all(v is not None for v in numbers):
+        values = [_json_number(v) for v in got] if isinstance(got, list) else [None]
+        if any(v is None for v in values) or sorted(values) != sorted(numbers):
+            return "not the task's numbers (compared by value)"
+        return None
+    if all(isinstance(row, list) and row for row in want) and len({len(row) for row in want}) == 1:
+        if all(_json_number(v) is not None for row in want for v in row):
+            shape = [len(row) if isinstance(row, list) else -1 for row in got] if isinstance(got, list) else None
+            if shape != [len(row) for row in want]:
+                return f"not a {len(want)}x{len(want[0])} grid"
+    return None
+
+
 def _char_classes(text: str) -> tuple[bool, bool, frozenset[str]]:
     """(has digits, has letters, the other non-space characters) of ``text``."""
     digits = letters = False
@@ -109,7 +246,7 @@ def _char_classes(text: str) -> tuple[bool, bool, frozenset[str]]:
 @dataclass(frozen=True)
 class Shape:
     """One answer shape; ``kind`` is one of number, complex, json, numbers, choice, token, text, formula,
-    moves, words, any."""
+    moves, words, pattern, any."""
 
     kind: str
     digits: bool = True
@@ -118,8 +255,9 @@ class Shape:
     multiline: bool = True
     json_type: str = ""  # json: "list" or "dict"
     variables: frozenset = frozenset()  # formula: variable names; words, choice: the allowed words
-    pattern: str = ""  # moves: what each whitespace-separated move looks like (a regular expression)
+    pattern: str = ""  # moves: what each whitespace-separated move looks like; pattern: the whole answer (a regex)
     single: bool = False  # moves: exactly one move (a coordinate)
+    max_moves: int = 0  # moves: at most this many once a trailing count repeats its move (``U99``: 99); 0: any
     max_chars: int = 20_000
 
     # -- conformance ---------------------------------------------------------------------------
@@ -147,7 +285,11 @@ class Shape:
             moves = slot.replace(",", " ").split()
             if self.single and len(moves) != 1:
                 return False
-            return bool(moves) and all(re.fullmatch(self.pattern, m) for m in moves)
+            if not moves or not all(re.fullmatch(self.pattern, m) for m in moves):
+                return False
+            return not self.max_moves or _expanded_moves(moves) <= self.max_moves
+        if kind == "pattern":
+            return re.fullmatch(self.pattern, slot) is not None
         if kind == "words":
             words = [w.strip(_WORD_STRIP).casefold() for w in slot.split()]
             return bool(words) and all(w in self.variables for w in words if w)
@@ -210,6 +352,15 @@ class Shape:
         return sorted(values, key=repr) if len(values) >= 2 else [self.value(slot)]
 
 
+def _expanded_moves(moves: list[str]) -> int:
+    """How many moves ``moves`` make once each trailing count repeats its move (rubiks_cube's ``expand_moves``)."""
+    total = 0
+    for move in moves:
+        digits = len(move) - len(move.rstrip("0123456789"))
+        total += int(move[-digits:]) if digits else 1
+    return total
+
+
 def _complex_value(slot: str) -> complex | None:
     s = _strip_math(slot)
     try:
@@ -242,17 +393,37 @@ def _words_of(text: str) -> frozenset[str]:
     return frozenset(w.strip(_WORD_STRIP).casefold() for w in text.split()) - {""}
 
 
+#: propositional_logic's parser rescans the formula at every operator and negation (``¬`` x 1,900 took 3 s and
+#: ended in RecursionError): a conclusion has at most this many of each, and parentheses this deep
+MAX_FORMULA_OPERATORS = 64
+MAX_FORMULA_NEGATIONS = 64
+MAX_FORMULA_DEPTH = 24
+MAX_FORMULA_CHARS = 1000
+
+
 def _is_formula(slot: str, variables: frozenset) -> bool:
-    """A propositional formula over ``variables`` (single capital letters) with ∧ ∨ ¬ → ↔ and parentheses."""
-    seen_var = False
-    for c in slot:
-        if c.isspace() or c in _FORMULA_OPERATORS:
-            continue
-        if c in variables:
-            seen_var = True
-            continue
+    """A propositional formula over ``variables`` (single capital letters) with ∧ ∨ ¬ → ↔ and parentheses,
+    within the bounds above."""
+    if len(slot) > MAX_FORMULA_CHARS:
         return False
-    return seen_var
+    seen_var = False
+    operators = negations = depth = 0
+    for c in slot:
+        if c == "(":
+            depth += 1
+            if depth > MAX_FORMULA_DEPTH:
+                return False
+        elif c == ")":
+            depth -= 1
+        elif c == "¬":
+            negations += 1
+        elif c in _FORMULA_OPERATORS:
+            operators += 1
+        elif c in variables:
+            seen_var = True
+        elif not c.isspace():
+            return False
+    return seen_var and operators <= MAX_FORMULA_OPERATORS and negations <= MAX_FORMULA_NEGATIONS
 
 
 def infer_shape(gold: str | None, dataset: str, entry: dict[str, Any]) -> Shape:
@@ -283,20 +454,49 @@ def infer_shape(gold: str | None, dataset: str, entry: dict[str, Any]) -> Shape:
     return Shape("text", digits=digits, letters=letters, other=other, multiline="\n" in g, max_chars=max_chars)
 
 
+#: the most cube moves an answer may make (a 3x3 cube needs at most 20; 1,000 take ~20 ms to play out)
+MAX_CUBE_MOVES = 1000
+
 # datasets whose entries carry no gold answer (several answers are right): the shape comes from the task
 DATASET_SHAPES = {
-    "propositional_logic": lambda e: Shape("formula", variables=frozenset(e["metadata"]["variables"]), max_chars=2000),
+    "propositional_logic": lambda e: Shape(
+        "formula", variables=frozenset(e["metadata"]["variables"]), max_chars=MAX_FORMULA_CHARS
+    ),
     "graph_color": lambda e: Shape("json", json_type="dict", max_chars=20_000),
     "boxnet": lambda e: Shape("json", json_type="list", max_chars=100_000),
     # moves such as U R' F2 (the cube) and F+1 K-2 (the cars)
-    "rubiks_cube": lambda e: Shape("moves", pattern=r"[UDLRFBMESudlrfbxyz]w?'?[0-9]{0,2}'?", max_chars=20_000),
+    # rubiks_cube's scorer turns the cube once per move, ``U99`` being 99 moves (20,000 characters of them: ~9 s)
+    "rubiks_cube": lambda e: Shape("moves", pattern=r"[UDLRFBMESudlrfbxyz]w?'?[0-9]{0,2}'?", max_chars=20_000,
+                                   max_moves=MAX_CUBE_MOVES),
     "rush_hour": lambda e: Shape("moves", pattern=r"[A-Z][+-][0-9]{1,2}", max_chars=20_000),
 }
+#: time_intervals' answer formats (its scorer reads ``int()`` of the first word of ``5 days``, so ``5 or 9
+#: days`` scored 1.0; an answer must be one duration in the gold's format)
+_DURATIONS = (
+    (re.compile(r"\d+ days"), r"(?i)-?\d{1,9}(?: days?)?"),
+    (re.compile(r"\d+ days, \d+:\d\d(?::\d\d)?"), r"(?i)-?\d{1,9} days?, \d{1,3}:\d{2}(?::\d{2})?"),
+    (re.compile(r"\d+:\d\d(?::\d\d(?:\.\d+)?)?"), r"\d{1,3}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"),
+)
+
+
+def _duration_shape(entry: dict[str, Any]) -> Shape:
+    gold = str(entry["answer"]).strip()
+    for gold_format, answer_format in _DURATIONS:
+        if gold_format.fullmatch(gold):
+            return Shape("pattern", pattern=answer_format, max_chars=64)
+    return infer_shape(gold, "", entry)
+
+
 # datasets whose gold is one answer but whose answers have a narrower shape than the gold's characters
 DATASET_SHAPES.update(
     {
         "tsumego": lambda e: Shape("moves", pattern=r"[A-Za-z][0-9]{1,2}", single=True, max_chars=64),
         # a reordering of the question's words
         "sentence_reordering": lambda e: Shape("words", variables=_words_of(e["question"]), max_chars=max(200, 4 * len(e["answer"]))),
+        "time_intervals": _duration_shape,
+        # button presses (A → B → C); its scorer keeps every A-C letter of any text and drops the rest
+        "quantum_lock": lambda e: Shape(
+            "moves", pattern=r"(?:[ABCabc]|→|->)+", max_chars=max(200, 4 * len(e["answer"]))
+        ),
     }
 )
