@@ -9,6 +9,11 @@ answers are compared by when deciding whether a completion hedges (``1314 or 131
 
 Every check here is linear in the (bounded) answer length: no backtracking regular expressions, no
 evaluation (numbers go through :mod:`veritas_rl.envs.safe_expr`; JSON through ``json.loads``).
+
+Why this module is long: shape inference, each shape's conformance check and value, and the comparisons
+made against the gold in the same terms (markup around the whole answer, the gold with more around it,
+the gold's number in another notation, lists and grids of numbers) are one reading of an answer; split,
+each part would re-derive what the others already know about the gold.
 """
 
 from __future__ import annotations
