@@ -1,14 +1,19 @@
 """``answer-tag``: exact match of the last ``<answer>...</answer>`` against the gold answer, any Q/A data.
 
-Both sides are normalised before comparing: surrounding whitespace dropped, inner whitespace
-collapsed, case folded, a trailing period dropped; a side that is one number literal in the strict
-grammar of ``safe_expr`` (``1,234``, ``1 000``, ``$5``, ``7.0``, ``50%``, ``-3``) becomes its canonical
-form, so ``7.0`` matches ``7``; expressions are not evaluated (``3+4`` does not match ``7``).
+Both sides are normalised before comparing (:func:`normalize_answer`): NFKC, invisible characters
+dropped, surrounding whitespace dropped, inner whitespace collapsed, case folded, markup around the
+whole answer (``**7**``, ``$7$``, ``\\boxed{7}``) and a trailing period dropped; a side that is one
+number literal in the strict grammar of ``safe_expr`` (``1,234``, ``1 000``, ``$5``, ``7.0``, ``50%``,
+``-3``) becomes its canonical form, so ``7.0`` matches ``7``; expressions are not evaluated (``3+4``
+does not match ``7``). Normalising never makes another value equal: ``2³`` is ``2^3`` (not NFKC's
+``23``), ``1½`` is ``1 1/2``, ``1 2`` is not ``12``, ``7$8`` is not ``78``.
 
 The last ``<answer>`` tag is graded; two or more tags with *different* answers (after normalisation)
-are a hedge (kind ``hedge``), whichever comes last — empty tags and the format example do not count.
-No tag, an empty tag, the prompt's own format example (``<answer>your answer</answer>``) and a
-completion that only repeats the prompt score 0 with kind ``no_answer``; a different answer is ``wrong``.
+are a hedge (kind ``hedge``), whichever comes last, wherever they are (before a copy of the prompt,
+padded past the length bound), and so are more than ``MAX_ANSWER_TAGS`` tags — empty tags and the
+format example do not count. No tag, an empty tag, the prompt's own format example (``<answer>your
+answer</answer>``) and a completion that only repeats the prompt score 0 with kind ``no_answer``; a
+different answer is ``wrong``.
 
 Questions come from the same sources as ``math`` (``data_files``, ``dataset_name``, or offline a
 reasoning-gym dataset — by default ``basic_arithmetic`` two-term sums).
@@ -16,12 +21,15 @@ reasoning-gym dataset — by default ``basic_arithmetic`` two-term sums).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from veritas_rl.envs.answers import (
+    MAX_BOXED_ANSWERS,
     all_tags,
+    closing_brace,
     distinct_answers,
     format_number,
     last_tag,
@@ -47,14 +55,44 @@ SMALL_SUMS = {
     "allow_negation": False,
 }
 MAX_ANSWER_CHARS = 10_000
+#: more ``<answer>`` tags than this is a hedge, whatever they say (the tags past it are not read)
+MAX_ANSWER_TAGS = MAX_BOXED_ANSWERS
+
+
+#: superscript digits and signs: NFKC would fold ``2³`` (8) into ``23``; they are read as a power, ``2^3``
+_SUPERSCRIPTS = re.compile("[\u00b2\u00b3\u00b9\u2070\u2071\u2074-\u207f]+")
+#: vulgar fractions: NFKC would fold ``1½`` (1.5) into ``11⁄2``; each is read as its own ``a/b`` term
+_VULGAR_FRACTIONS = re.compile("[\u00bc-\u00be\u2150-\u215f\u2189]")
+#: invisible format characters (zero-width spaces and joiners, bidi marks and overrides, soft hyphen,
+#: BOM, tag characters): not part of any answer, dropped
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+                        "\ufff9-\ufffb\U000e0001\U000e0020-\U000e007f]")
+#: markup around a whole answer that does not change it: Markdown emphasis and code, math delimiters
+_WRAPPERS = (("**", "**"), ("__", "__"), ("*", "*"), ("`", "`"), ("$$", "$$"), ("$", "$"), ("\\(", "\\)"),
+             ("\\[", "\\]"))
+_BRACED_WRAPPERS = ("\\boxed{", "\\text{", "\\mathrm{", "\\textbf{")
+
+
+def _unwrap(s: str) -> str:
+    """``s`` without one layer of markup around all of it (``**7**``, ``$7$``, ``\\boxed{7}``), else ``s``."""
+    for opener, closer in _WRAPPERS:
+        if len(s) > len(opener) + len(closer) and s.startswith(opener) and s.endswith(closer):
+            inner = s[len(opener) : -len(closer)]
+            if opener not in inner and closer not in inner:  # "**7** or **8**" is two answers
+                return inner.strip()
+    for opener in _BRACED_WRAPPERS:
+        if s.startswith(opener) and closing_brace(s, len(opener)) == len(s) - 1:
+            return s[len(opener) : -1].strip()
+    return s
 
 
 def _number_literal(s: str) -> str | None:
     """Canonical text of ``s`` when it is one number literal (``$1,000.50``, ``-7.0``, ``50%``), else ``None``."""
-    t = s.replace("$", "").strip()
+    t = re.sub(r"^([-+]?)\s*\$", r"\1", s)  # a currency sign in front (after the sign): $5, -$5
+    t = t.removesuffix("$").strip()  # or behind: 5$
     if t.endswith("%"):
         t = t[:-1].strip()
-    if not t or len(t) > 64 or any(c in t for c in "()[]{}"):  # "[18]" is a list, not 18
+    if not t or len(t) > 64 or any(c in t for c in "$()[]{}"):  # "[18]" is a list, not 18; "7$8" is not 78
         return None
     try:
         node = parse(t)
@@ -69,9 +107,19 @@ def _number_literal(s: str) -> str | None:
 
 
 def normalize_answer(text: str) -> str:
-    """Whitespace collapsed, case folded, trailing period dropped; a lone number in canonical form."""
-    s = " ".join(unicodedata.normalize("NFKC", str(text)).split()).casefold()
-    s = s.rstrip(".").rstrip()
+    """Whitespace collapsed, case folded, markup around the answer and a trailing period dropped; a lone
+    number in canonical form. NFKC folds compatibility forms (``７`` is ``7``) but not into another
+    value: ``2³`` is ``2^3``, not ``23``; ``1½`` is ``1 1/2``, not ``11/2``."""
+    s = _SUPERSCRIPTS.sub(lambda m: "^" + unicodedata.normalize("NFKC", m.group(0)), str(text))
+    s = _VULGAR_FRACTIONS.sub(lambda m: " " + unicodedata.normalize("NFKC", m.group(0)), s)
+    s = _INVISIBLE.sub("", unicodedata.normalize("NFKC", s))
+    s = s.replace("\u2044", "/").replace("\u2212", "-")  # the fraction slash, the minus sign
+    s = " ".join(s.split()).casefold()
+    for _ in range(4):  # "**$7$**." : a few layers at most
+        before = s
+        s = _unwrap(s.rstrip(".").rstrip())
+        if s == before:
+            break
     number = _number_literal(s)
     if number is not None:
         return number
@@ -91,11 +139,14 @@ class AnswerTagEnv(QAEnv):
     instruction = ANSWER_TAG_INSTRUCTION
 
     def _score(self, task: Task, answer: str) -> Score:
-        answer, echoed = self.after_prompt_echo(task, answer)
-        problem = tag_markup_problem(answer, "answer")
+        rest, echoed = self.after_prompt_echo(task, answer)
+        # the graded tag comes after any copy of the prompt; the hedge and markup checks read every tag the
+        # completion wrote itself, before a copy of the prompt too (a copy does not hide a second answer)
+        scan = self.without_prompt_copies(task, answer) if echoed else answer
+        problem = tag_markup_problem(scan, "answer")
         if problem is not None:
             return Score.zero(problem[0], kind=problem[1])
-        slot = last_tag(answer, "answer")
+        slot = last_tag(rest, "answer")
         if slot is None:
             why = "the completion repeats the prompt and gives no answer" if echoed else "no <answer>...</answer> tag"
             return Score.zero(why, kind="no_answer")
@@ -108,7 +159,11 @@ class AnswerTagEnv(QAEnv):
         example = normalize_answer(FORMAT_EXAMPLE)
         if got == example and want != got:
             return Score.zero("the prompt's format example, not an answer", kind="no_answer")
-        others = [normalize_answer(t) for t in all_tags(answer, "answer") if len(t) <= MAX_ANSWER_CHARS]
+        tags = all_tags(scan, "answer", MAX_ANSWER_TAGS)
+        if len(tags) > MAX_ANSWER_TAGS:  # a flood of tags: one of the unread ones could say anything
+            return Score.zero(f"more than {MAX_ANSWER_TAGS} <answer> tags (a hedge scores 0)", kind="hedge")
+        # every tag, however long: whitespace padding past MAX_ANSWER_CHARS does not hide a second answer
+        others = [normalize_answer(t) for t in tags]
         others = [o for o in others if o and (o != example or o == want)]
         if len(distinct_answers([*others, got], str.__eq__)) > 1:
             return Score.zero("two or more different <answer> tags (a hedge scores 0)", kind="hedge")

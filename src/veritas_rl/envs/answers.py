@@ -238,11 +238,12 @@ def parse_number(text: str) -> Fraction | None:
     s = text.strip().rstrip(".").strip()
     if not s or len(s) > 64:
         return None
-    s = s.replace("$", "").replace("\u2212", "-").replace(" ", "")
-    if s.endswith("%"):
-        s = s[:-1]
-    if s.startswith("+"):
-        s = s[1:]
+    # a currency sign only in front (``$5``, ``-$5``, ``$ 5``), spaces only after a leading sign or ``$``:
+    # ``7$8`` is not 78 and ``1 2`` is not 12
+    m = re.fullmatch(r"([-+\u2212]?)\s*\$?\s*(.*?)\s*(%?)", s)
+    s = (m.group(1).replace("\u2212", "-").lstrip("+") + m.group(2)) if m else s
+    if " " in s or "$" in s:
+        return None
     if re.fullmatch(r"-?(?:\d{1,3}(?:,\d{3})+)(?:\.\d+)?", s):
         s = s.replace(",", "")
     if re.fullmatch(r"-?\d+/\d+", s):

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import dataclasses
 import json
 import logging
 import math
@@ -205,6 +206,21 @@ def task_id_of(raw: Any, where: str = "task_id") -> int:
     raise ValueError(f"{where} must be an integer, got {type(raw).__name__}: {raw!r:.80}")
 
 
+def ground_truth_text(raw: Any, where: str = "ground_truth") -> str:
+    """The gold answer as text: a string as is, a finite number (a numeric parquet column, a numpy scalar) as
+    its ``str``; anything else is a ``ValueError`` naming ``where``. Scored as text, a missing gold (``None``,
+    or NaN, pandas' missing value) would pay the answer ``None`` / ``nan``, and a list its ``repr``."""
+    if isinstance(raw, str):
+        return raw
+    if getattr(raw, "ndim", None) == 0 and hasattr(raw, "item"):  # numpy scalars
+        raw = raw.item()
+    if isinstance(raw, int) or (isinstance(raw, float) and math.isfinite(raw)):  # bool included
+        return str(raw)
+    why = "missing" if raw is None or (isinstance(raw, float) and math.isnan(raw)) else "not an answer"
+    raise ValueError(f"{where} is {why}: expected the gold answer as a string (or a number), got "
+                     f"{type(raw).__name__}: {raw!r:.120}")
+
+
 def task_from_mapping(data: Mapping[str, Any]) -> Task:
     """:meth:`Task.from_dict` with a ``ValueError`` naming the field for a malformed serialised task."""
     missing = [k for k in _TASK_KEYS if k not in data]
@@ -220,7 +236,8 @@ def task_from_mapping(data: Mapping[str, Any]) -> Task:
         raise ValueError(f"serialised task 'prompt' must be a list of chat messages (mappings), got {prompt!r:.120}")
     if extra is not None and not isinstance(extra, Mapping):
         raise ValueError(f"serialised task 'extra' must be a mapping, got {type(extra).__name__}")
-    return Task(env=env, task_id=task_id, prompt=[dict(m) for m in prompt], ground_truth=data["ground_truth"],
+    return Task(env=env, task_id=task_id, prompt=[dict(m) for m in prompt],
+                ground_truth=ground_truth_text(data["ground_truth"], "serialised task 'ground_truth'"),
                 extra=dict(extra or {}))
 
 
@@ -233,9 +250,8 @@ def _task_from_json(raw: str) -> Task:
 def materialize_task(env: Env, task: Any) -> Task:
     """The :class:`Task` a request names (see :class:`Request`); a task of another env is a ValueError."""
     if isinstance(task, GroundTruth):
-        gt = task.ground_truth
-        if isinstance(gt, (int, float)) and not isinstance(gt, bool):
-            gt = str(gt)  # a numeric parquet column
+        # a numeric parquet column becomes text; a missing gold (None, NaN) raises
+        gt = ground_truth_text(task.ground_truth, "ground_truth (verl: reward_model.ground_truth)")
         return Task(env=env.name, task_id=-1, prompt=[], ground_truth=gt, extra=dict(task.extra or {}))
     if isinstance(task, int) and not isinstance(task, bool):
         try:
@@ -244,6 +260,9 @@ def materialize_task(env: Env, task: Any) -> Task:
             raise ValueError(f"task_id={task} is not a task of env {env.name!r}: {type(e).__name__}: {e}") from None
     if isinstance(task, Task):
         result = task
+        if not isinstance(result.ground_truth, str):
+            gt = ground_truth_text(result.ground_truth, "Task.ground_truth")
+            result = dataclasses.replace(result, ground_truth=gt)
     elif isinstance(task, str):
         result = _task_from_json(task)
     elif isinstance(task, Mapping):

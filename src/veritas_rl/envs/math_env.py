@@ -821,23 +821,33 @@ class QAEnv(Env):
             raise IndexError(f"index {index} outside [0, {self.num_tasks})")
         return index
 
+    def prompt_pieces(self, task: Task) -> list[str]:
+        """What counts as a copy of the prompt: each message's content, and its question without ``instruction``."""
+        pieces = []
+        for message in task.prompt:
+            content = str(message.get("content", "")).strip()
+            pieces.append(content)
+            if self.instruction and content.endswith(self.instruction.strip()):
+                pieces.append(content[: -len(self.instruction.strip())].strip())
+        return [p for p in pieces if len(p) >= MIN_ECHO_CHARS]
+
     def after_prompt_echo(self, task: Task, text: str) -> tuple[str, bool]:
         """``(rest, echoed)``: the text after the last copy of the prompt (or of its question alone) in ``text``.
 
         A completion that repeats the prompt must not be graded on the numbers or format example in it.
         """
         cut = -1
-        for message in task.prompt:
-            content = str(message.get("content", "")).strip()
-            pieces = [content]
-            if self.instruction and content.endswith(self.instruction.strip()):
-                pieces.append(content[: -len(self.instruction.strip())].strip())
-            for piece in pieces:
-                if len(piece) >= MIN_ECHO_CHARS:
-                    at = text.rfind(piece)
-                    if at >= 0:
-                        cut = max(cut, at + len(piece))
+        for piece in self.prompt_pieces(task):
+            at = text.rfind(piece)
+            if at >= 0:
+                cut = max(cut, at + len(piece))
         return (text, False) if cut < 0 else (text[cut:], True)
+
+    def without_prompt_copies(self, task: Task, text: str) -> str:
+        """``text`` with every copy of the prompt (and of its question alone) cut out: what the model wrote."""
+        for piece in sorted(self.prompt_pieces(task), key=len, reverse=True):
+            text = text.replace(piece, " ")
+        return text
 
     def task(self, task_id: int) -> Task:
         question, raw = self.source.pair(task_id)
@@ -856,8 +866,11 @@ class MathEnv(QAEnv):
     instruction = MATH_INSTRUCTION
 
     def _score(self, task: Task, answer: str) -> Score:
+        whole = answer
         answer, echoed = self.after_prompt_echo(task, answer)
         slots, how = extract_answer(answer)
+        if echoed and how == "boxed":  # a box before a copy of the prompt is still an answer: a hedge if it differs
+            slots = extract_answer(self.without_prompt_copies(task, whole))[0] or slots
         if slots is None and self.config.last_number_fallback:
             number, hedged = last_number(answer)
             if hedged:

@@ -53,7 +53,8 @@ def completion_text(completion: Any) -> Any:
                 continue
             content = message.get("content")
             if isinstance(content, list):  # content blocks: [{"type": "text", "text": ...}]
-                content = "".join(b.get("text", "") for b in content if isinstance(b, Mapping))
+                texts = [b.get("text", "") for b in content if isinstance(b, Mapping)]
+                content = "".join(texts) if all(isinstance(t, str) for t in texts) else None
             if not isinstance(content, str):
                 return completion
             parts.append(content)
