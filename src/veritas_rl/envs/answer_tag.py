@@ -29,11 +29,11 @@ from typing import Any
 from veritas_rl.envs.answers import (
     MAX_BOXED_ANSWERS,
     all_tags,
-    closing_brace,
     distinct_answers,
     format_number,
     last_tag,
     parse_number,
+    strip_whole_markup,
     tag_markup_problem,
 )
 from veritas_rl.envs.base import Score, Task, register_env
@@ -57,8 +57,6 @@ SMALL_SUMS = {
 MAX_ANSWER_CHARS = 10_000
 #: more ``<answer>`` tags than this is a hedge, whatever they say (the tags past it are not read)
 MAX_ANSWER_TAGS = MAX_BOXED_ANSWERS
-
-
 #: superscript digits and signs: NFKC would fold ``2³`` (8) into ``23``; they are read as a power, ``2^3``
 _SUPERSCRIPTS = re.compile("[\u00b2\u00b3\u00b9\u2070\u2071\u2074-\u207f]+")
 #: vulgar fractions: NFKC would fold ``1½`` (1.5) into ``11⁄2``; each is read as its own ``a/b`` term
@@ -67,23 +65,6 @@ _VULGAR_FRACTIONS = re.compile("[\u00bc-\u00be\u2150-\u215f\u2189]")
 #: BOM, tag characters): not part of any answer, dropped
 _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
                         "\ufff9-\ufffb\U000e0001\U000e0020-\U000e007f]")
-#: markup around a whole answer that does not change it: Markdown emphasis and code, math delimiters
-_WRAPPERS = (("**", "**"), ("__", "__"), ("*", "*"), ("`", "`"), ("$$", "$$"), ("$", "$"), ("\\(", "\\)"),
-             ("\\[", "\\]"))
-_BRACED_WRAPPERS = ("\\boxed{", "\\text{", "\\mathrm{", "\\textbf{")
-
-
-def _unwrap(s: str) -> str:
-    """``s`` without one layer of markup around all of it (``**7**``, ``$7$``, ``\\boxed{7}``), else ``s``."""
-    for opener, closer in _WRAPPERS:
-        if len(s) > len(opener) + len(closer) and s.startswith(opener) and s.endswith(closer):
-            inner = s[len(opener) : -len(closer)]
-            if opener not in inner and closer not in inner:  # "**7** or **8**" is two answers
-                return inner.strip()
-    for opener in _BRACED_WRAPPERS:
-        if s.startswith(opener) and closing_brace(s, len(opener)) == len(s) - 1:
-            return s[len(opener) : -1].strip()
-    return s
 
 
 def _number_literal(s: str) -> str | None:
@@ -117,7 +98,8 @@ def normalize_answer(text: str) -> str:
     s = " ".join(s.split()).casefold()
     for _ in range(4):  # "**$7$**." : a few layers at most
         before = s
-        s = _unwrap(s.rstrip(".").rstrip())
+        s = s.rstrip(".").rstrip()
+        s = (strip_whole_markup(s) or s).strip()
         if s == before:
             break
     number = _number_literal(s)

@@ -53,6 +53,36 @@ _closing_brace = closing_brace
 
 _BOX_OPENERS = ("\\boxed{", "\\fbox{")
 
+#: markup around a whole answer that does not change it: math delimiters, Markdown emphasis and code, quotes
+#: (longest opener first: ``**7**`` is emphasis, not ``*`` around ``*7*``)
+WRAPPER_PAIRS = (
+    ("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"), ("__", "__"), ("*", "*"),
+    ("`", "`"), ('"', '"'), ("'", "'"), ("\u201c", "\u201d"),
+)
+#: LaTeX commands whose one brace group is the whole answer (``\\boxed{42}``, ``\\text{5 days}``)
+WRAPPER_COMMANDS = ("\\boxed{", "\\fbox{", "\\text{", "\\textbf{", "\\mathrm{")
+
+
+def strip_whole_markup(s: str) -> str | None:
+    """The inside of one layer of markup around *all* of ``s`` (a pair of :data:`WRAPPER_PAIRS`, a command of
+    :data:`WRAPPER_COMMANDS`, a fenced block without its language tag), else ``None``. A pair whose opener or
+    closer occurs inside is not one layer: ``**7** or **8**`` and ``$a$ or $b$`` stay what they are (two
+    answers). Linear: one scan per wrapper."""
+    if len(s) >= 6 and s.startswith("```") and s.endswith("```") and "```" not in s[3:-3]:
+        inner = s[3:-3]
+        first, newline, rest = inner.partition("\n")
+        # a language tag on the opening line (```text); a first line with anything else is content
+        return rest if newline and first.strip().isascii() and first.strip().isalpha() else inner
+    for opener, closer in WRAPPER_PAIRS:
+        if len(s) > len(opener) + len(closer) and s.startswith(opener) and s.endswith(closer):
+            inner = s[len(opener) : -len(closer)]
+            if opener not in inner and closer not in inner:
+                return inner
+    for command in WRAPPER_COMMANDS:
+        if s.startswith(command) and s.endswith("}") and closing_brace(s, len(command)) == len(s) - 1:
+            return s[len(command) : -1]
+    return None
+
 
 def last_boxed(text: str) -> str | None:
     r"""Content of the last ``\boxed{...}`` (or ``\fbox{...}``), with nested braces; ``None`` if absent/unclosed."""

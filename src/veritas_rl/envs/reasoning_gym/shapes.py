@@ -26,7 +26,7 @@ from fractions import Fraction
 from typing import Any, Hashable
 
 from veritas_rl.envs import safe_expr
-from veritas_rl.envs.answers import closing_brace
+from veritas_rl.envs.answers import strip_whole_markup
 
 #: closed answer vocabularies: a gold in one of them makes every answer one of its words
 CHOICES = (frozenset({"true", "false"}), frozenset({"yes", "no"}), frozenset({"on", "off", "undetermined"}))
@@ -43,40 +43,12 @@ _NUMBER_LIMITS = safe_expr.Limits(max_chars=200, max_tokens=16, max_depth=4)
 MAX_JSON_CHARS = 100_000
 #: answers that say there is none (normalised): not an answer unless the gold is one of them
 NULL_ANSWERS = frozenset({"none", "null", "nil", "n/a", "nan", "undefined", "unknown", "[]", "{}", "()", '""', "''"})
-#: markup an answer is often wrapped in: ``$...$``, ``**...**``, a backtick span, quotes (the inside has no closer)
-_WRAPPERS = (
-    ("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"), ("`", "`"),
-    ('"', '"'), ("'", "'"), ("\u201c", "\u201d"),
-)
-#: LaTeX commands whose one brace group is the answer (``\boxed{42}``, ``\text{5 days}``)
-_WRAPPER_COMMANDS = ("\\boxed{", "\\fbox{", "\\text{", "\\textbf{", "\\mathrm{")
 
 
 def normalize(text: str) -> str:
     """NFKC, whitespace collapsed, case folded, trailing period dropped."""
     s = " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
     return s[:-1].rstrip() if s.endswith(".") else s
-
-
-def _unwrap_once(s: str) -> str | None:
-    """The inside of one wrapper around the whole of ``s``, else ``None`` (linear: one scan per wrapper)."""
-    if len(s) >= 6 and s.startswith("```") and s.endswith("```") and "```" not in s[3:-3]:
-        inner = s[3:-3]
-        first, newline, rest = inner.partition("\n")
-        # a language tag on the opening line (```text); a first line with anything else is content
-        return rest if newline and first.strip().isascii() and first.strip().isalpha() else inner
-    for opener, closer in _WRAPPERS:
-        n = len(opener) + len(closer)
-        if len(s) >= n and s.startswith(opener) and s.endswith(closer) and closer not in s[len(opener) : -len(closer)]:
-            if opener == "$" and s.startswith("$$"):
-                continue  # ``$$a$$`` is the display pair, not ``$`` around ``$a$``
-            return s[len(opener) : -len(closer)]
-    for command in _WRAPPER_COMMANDS:
-        if s.startswith(command) and s.endswith("}"):
-            end = closing_brace(s, len(command))
-            if end == len(s) - 1:
-                return s[len(command) : -1]
-    return None
 
 
 def unwrap(slot: str, gold: str | None) -> str:
@@ -93,7 +65,7 @@ def unwrap(slot: str, gold: str | None) -> str:
             return s
         if not keep_period and s.endswith(".") and not s.endswith(".."):
             s = s[:-1].rstrip()
-        inner = _unwrap_once(s)
+        inner = strip_whole_markup(s)
         if inner is None:
             break
         s = inner.strip()
