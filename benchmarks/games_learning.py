@@ -253,7 +253,11 @@ def main(argv=None) -> int:
     # the run dir: its final/ model, or (a run the zero-reward breaker stopped) the checkpoint it saved then
     model, tok = _load(str(game.run_dir))
     stopped = f", stopped by the {game.stopped_by}" if game.stopped_by else ""
-    label = f"{name} after GRPO (game vs {args.opponent}, {game.steps} steps{stopped})"
+    # the row names the settings that differ between runs (docs/benchmarks.md compares them)
+    used = [f"game vs {args.opponent}", f"lr {args.learning_rate:g}".replace("e-0", "e-")]
+    used += [f"legal-move bonus {args.legal_move_bonus:g}"] if args.legal_move_bonus else []
+    used += ["distinct seeds"] if args.rollout_seeds == "distinct" else []
+    label = f"{name} after GRPO ({', '.join(used)}, {game.steps} steps{stopped})"
     report["stages"]["after"] = _evaluate(model, tok, args, label, args.eval_opponents, args.eval_games)
     report["game_training"] = {"steps": game.steps, "seconds": round(train_seconds, 1), "run_dir": str(game.run_dir),
                                "curve": curve.points, "device": game.report.get("device"),
